@@ -83,15 +83,13 @@ class InProcFabric final : public Fabric {
 
   // Changes faults from now on (e.g. heal the network mid-test). REQUIRES: valid.
   void SetFaults(const FaultConfig& faults);
-  const InProcConfig& config() const { return config_; }
-  const InProcStats& stats() const { return stats_; }
+  const InProcConfig& config() const;
+  const InProcStats& stats() const;
 
-  struct Impl;  // internal: links, queues, ports
+  struct Impl;  // internal: links, queues, ports; shared with ports and pending tasks
 
  private:
   core::Runtime& runtime_;
-  InProcConfig config_;
-  InProcStats stats_;
   std::shared_ptr<Impl> impl_;
 };
 

@@ -159,8 +159,8 @@ struct Aeth {
     return {static_cast<uint8_t>(0x60 | static_cast<uint8_t>(code)), msn & 0xFFFFFF};
   }
 };
-// The IBTA RNR NAK timer table (Table 45): code 0..31 -> minimum delay in microseconds
-// (0 means 655.36 ms). Returned in nanoseconds: code 1 -> 10 ns, code 0 -> 655'360'000 ns.
+// The IBTA RNR NAK timer table (vol. 1 table 45): code 0..31 -> minimum delay, in
+// nanoseconds: code 1 -> 10'000 (0.01 ms), 14 -> 1'280'000, 31 -> 491'520'000, 0 -> 655'360'000.
 int64_t RnrTimerNanoseconds(uint8_t code);
 
 // Atomic Extended Transport Header (28 bytes): COMPARE_SWAP and FETCH_ADD.
