@@ -4,6 +4,10 @@
 
 namespace s3rdma::emu {
 
+PacketAddress FabricPort::WireAddress(const NodeAddress& to, const RocePacket& packet) const {
+  return PacketAddress{address().ipv4, to.ipv4, packet.address.src_port, to.udp_port};
+}
+
 std::string NodeAddress::ToString() const { return Ipv4ToString(ipv4) + ":" + std::to_string(udp_port); }
 
 core::Result<NodeAddress> ParseNodeAddress(std::string_view text) {

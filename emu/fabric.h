@@ -76,6 +76,10 @@ class FabricPort {
   // (fails ValidateForEncode); losses on the way are silent, as on a network.
   virtual core::Status Send(const NodeAddress& to, RocePacket packet) = 0;
   virtual const PortStats& stats() const = 0;
+  // The IPv4/UDP addressing `packet` will carry on the wire when sent to `to`. Default: from
+  // this port's IPv4 and the packet's src_port to to.ipv4:to.udp_port. UdpFabric ports send
+  // from their bound socket, so their source port is the bound port.
+  virtual PacketAddress WireAddress(const NodeAddress& to, const RocePacket& packet) const;
 };
 
 class Fabric {

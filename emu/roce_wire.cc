@@ -669,7 +669,7 @@ Result<RocePacket> DecodeFrame(std::span<const uint8_t> frame, const DecodeOptio
                                    std::to_string(ip_total));
   }
   PacketAddress address{Get32(ip + 12), Get32(ip + 16), Get16(udp), Get16(udp + 2)};
-  if (address.dst_port != kRoceUdpPort) {
+  if (options.require_roce_port && address.dst_port != kRoceUdpPort) {
     return Status::InvalidArgument("UDP destination port " + std::to_string(address.dst_port) +
                                    " is not RoCEv2 (4791)");
   }

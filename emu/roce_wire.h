@@ -267,6 +267,7 @@ uint32_t ComputeIcrcOfUdpPayload(const PacketAddress& address, std::span<const u
 struct DecodeOptions {
   bool verify_icrc = true;
   bool verify_ipv4_checksum = true;  // frames only
+  bool require_roce_port = true;     // frames only: UDP destination port must be 4791
 };
 // Parses BTH..ICRC received with `address` (the datagram's IPv4/UDP addressing). The
 // payload is copied into a new Payload.
@@ -279,7 +280,8 @@ core::Result<RocePacket> DecodeUdpPayload(const Payload& datagram, const PacketA
                                           const DecodeOptions& options = {});
 // Parses a whole Ethernet/IPv4/UDP frame (an optional trailing FCS-less Ethernet padding
 // beyond the IPv4 total length is ignored). Checks EtherType 0x0800, IPv4 version/IHL,
-// protocol 17, lengths, UDP dst port 4791 (InvalidArgument otherwise), IPv4 checksum, ICRC.
+// protocol 17, no fragmentation, lengths, UDP dst port 4791 (unless !require_roce_port), IPv4
+// checksum (Corruption), ICRC (Corruption).
 core::Result<RocePacket> DecodeFrame(std::span<const uint8_t> frame, const DecodeOptions& options = {});
 
 }  // namespace s3rdma::emu

@@ -1,0 +1,299 @@
+#include "emu/udp_fabric.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/udp.hpp>
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <deque>
+#include <spdlog/spdlog.h>
+#include <vector>
+
+#include "core/check.h"
+
+namespace s3rdma::emu {
+
+using core::Result;
+using core::Status;
+namespace asio = boost::asio;
+using asio::ip::udp;
+
+Status UdpFabricConfig::Validate() const {
+  if (socket_buffer_bytes < 0) return Status::InvalidArgument("socket_buffer_bytes must be >= 0");
+  if (max_queued_datagrams == 0) return Status::InvalidArgument("max_queued_datagrams must be >= 1");
+  if (batch == 0 || batch > 64) return Status::InvalidArgument("batch must be in 1..64");
+  if (max_rx_per_wakeup == 0) return Status::InvalidArgument("max_rx_per_wakeup must be >= 1");
+  return Status::Ok();
+}
+
+namespace {
+
+constexpr size_t kMaxBatch = 64;
+
+sockaddr_in ToSockaddr(uint32_t ip, uint16_t port) {
+  sockaddr_in sa{};
+  sa.sin_family = AF_INET;
+  sa.sin_addr.s_addr = htonl(ip);
+  sa.sin_port = htons(port);
+  return sa;
+}
+
+void SetBuffer(int fd, int force_opt, int opt, int bytes) {
+  if (bytes <= 0) return;
+  if (setsockopt(fd, SOL_SOCKET, force_opt, &bytes, sizeof bytes) == 0) return;  // root only
+  (void)setsockopt(fd, SOL_SOCKET, opt, &bytes, sizeof bytes);
+}
+
+// A datagram waiting to be sent: transport headers, a shared payload, pad + ICRC.
+struct TxItem {
+  uint8_t headers[kMaxTransportHeaderBytes];
+  uint8_t trailer[3 + kIcrcBytes];
+  uint8_t headers_len = 0;
+  uint8_t trailer_len = 0;
+  Payload payload;
+  sockaddr_in to{};
+};
+
+// The socket and queues of one port. Shared with pending handlers through weak_ptr, so a
+// handler that runs after the port is gone does nothing.
+struct PortCore : std::enable_shared_from_this<PortCore> {
+  PortCore(core::RealRuntime& rt, const UdpFabricConfig& cfg, std::shared_ptr<UdpFabricStats> st)
+      : runtime(rt), config(cfg), fabric_stats(std::move(st)), socket(rt.io()) {}
+
+  core::RealRuntime& runtime;
+  UdpFabricConfig config;
+  std::shared_ptr<UdpFabricStats> fabric_stats;
+  udp::socket socket;
+  NodeAddress bound;
+  Fabric::ReceiveCallback on_receive;
+  PortStats stats;
+  bool closed = false;
+
+  std::deque<TxItem> tx_queue;
+  bool flush_posted = false;
+  bool waiting_writable = false;
+
+  std::vector<Payload> rx_blocks;
+
+  Status Send(const NodeAddress& to, RocePacket packet) {
+    S3_RETURN_IF_ERROR(ValidateForEncode(packet));
+    if (closed) return Status::FailedPrecondition("port closed");
+    packet.address = PacketAddress{bound.ipv4, to.ipv4, bound.udp_port, to.udp_port};
+    if (tx_queue.size() >= config.max_queued_datagrams) {
+      ++stats.tx_dropped;
+      return Status::Ok();
+    }
+    TxItem& item = tx_queue.emplace_back();
+    auto hdr = EncodeTransportHeaders(packet, item.headers);
+    S3_CHECK(hdr.ok());
+    item.headers_len = uint8_t(*hdr);
+    const size_t pad = packet.pad_bytes();
+    std::memset(item.trailer, 0, pad);
+    const uint32_t icrc = ComputeIcrc(packet.address, std::span<const uint8_t>(item.headers, item.headers_len),
+                                      packet.payload.span(), pad);
+    uint8_t* p = item.trailer + pad;
+    p[0] = uint8_t(icrc);
+    p[1] = uint8_t(icrc >> 8);
+    p[2] = uint8_t(icrc >> 16);
+    p[3] = uint8_t(icrc >> 24);
+    item.trailer_len = uint8_t(pad + kIcrcBytes);
+    item.payload = std::move(packet.payload);
+    item.to = ToSockaddr(to.ipv4, to.udp_port);
+    ++stats.tx_packets;
+    stats.tx_bytes += item.headers_len + item.payload.size() + item.trailer_len;
+
+    if (waiting_writable) return Status::Ok();
+    if (tx_queue.size() >= config.batch) {
+      Flush();
+    } else if (!flush_posted) {
+      flush_posted = true;
+      std::weak_ptr<PortCore> weak = weak_from_this();
+      runtime.Post([weak] {
+        if (auto self = weak.lock()) {
+          self->flush_posted = false;
+          if (!self->waiting_writable) self->Flush();
+        }
+      });
+    }
+    return Status::Ok();
+  }
+
+  void Flush() {
+    mmsghdr msgs[kMaxBatch];
+    iovec iov[kMaxBatch][3];
+    while (!tx_queue.empty() && !closed) {
+      const size_t n = std::min({tx_queue.size(), config.batch, kMaxBatch});
+      for (size_t i = 0; i < n; ++i) {
+        TxItem& item = tx_queue[i];
+        int parts = 0;
+        iov[i][parts++] = {item.headers, item.headers_len};
+        if (!item.payload.empty()) iov[i][parts++] = {const_cast<uint8_t*>(item.payload.data()), item.payload.size()};
+        iov[i][parts++] = {item.trailer, item.trailer_len};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_name = &item.to;
+        msgs[i].msg_hdr.msg_namelen = sizeof item.to;
+        msgs[i].msg_hdr.msg_iov = iov[i];
+        msgs[i].msg_hdr.msg_iovlen = size_t(parts);
+      }
+      ++fabric_stats->send_syscalls;
+      const int r = sendmmsg(socket.native_handle(), msgs, unsigned(n), MSG_DONTWAIT);
+      if (r > 0) {
+        for (int i = 0; i < r; ++i) tx_queue.pop_front();
+        continue;
+      }
+      if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
+        ++fabric_stats->send_would_block;
+        WaitWritable();
+        return;
+      }
+      if (r < 0 && errno == EINTR) continue;
+      // Unroutable or refused destination: lose this datagram, as a network would.
+      spdlog::debug("udp fabric {}: sendmmsg: {}", bound.ToString(), std::strerror(errno));
+      ++stats.tx_dropped;
+      tx_queue.pop_front();
+    }
+  }
+
+  void WaitWritable() {
+    waiting_writable = true;
+    std::weak_ptr<PortCore> weak = weak_from_this();
+    socket.async_wait(udp::socket::wait_write, [weak](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || self->closed) return;
+      self->waiting_writable = false;
+      if (ec) return;
+      self->Flush();
+    });
+  }
+
+  void ArmReceive() {
+    std::weak_ptr<PortCore> weak = weak_from_this();
+    socket.async_wait(udp::socket::wait_read, [weak](const boost::system::error_code& ec) {
+      auto self = weak.lock();
+      if (!self || self->closed || ec) return;
+      self->ReceiveReady();
+    });
+  }
+
+  void ReceiveReady() {
+    // Keeps this core alive even if a callback destroys the port.
+    std::shared_ptr<PortCore> self = shared_from_this();
+    const size_t batch = std::min(config.batch, kMaxBatch);
+    mmsghdr msgs[kMaxBatch];
+    iovec iov[kMaxBatch];
+    sockaddr_in from[kMaxBatch];
+    size_t handled = 0;
+    rx_blocks.resize(batch);
+    while (!closed && handled < config.max_rx_per_wakeup) {
+      for (size_t i = 0; i < batch; ++i) {
+        if (rx_blocks[i].empty()) rx_blocks[i] = Payload::Allocate(Payload::kPooledCapacity);
+        iov[i] = {rx_blocks[i].mutable_data(), rx_blocks[i].size()};
+        msgs[i] = {};
+        msgs[i].msg_hdr.msg_name = &from[i];
+        msgs[i].msg_hdr.msg_namelen = sizeof from[i];
+        msgs[i].msg_hdr.msg_iov = &iov[i];
+        msgs[i].msg_hdr.msg_iovlen = 1;
+      }
+      ++fabric_stats->recv_syscalls;
+      const int r = recvmmsg(socket.native_handle(), msgs, unsigned(batch), MSG_DONTWAIT, nullptr);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          spdlog::debug("udp fabric {}: recvmmsg: {}", bound.ToString(), std::strerror(errno));
+        }
+        break;
+      }
+      if (r == 0) break;
+      for (int i = 0; i < r && !closed; ++i) {
+        ++handled;
+        Payload datagram = rx_blocks[i].Slice(0, msgs[i].msg_len);
+        rx_blocks[i] = Payload();
+        if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || msgs[i].msg_hdr.msg_namelen != sizeof(sockaddr_in)) {
+          ++stats.rx_dropped_malformed;
+          continue;
+        }
+        const PacketAddress address{ntohl(from[i].sin_addr.s_addr), bound.ipv4, ntohs(from[i].sin_port),
+                                    bound.udp_port};
+        DecodeOptions options;
+        options.verify_icrc = config.verify_icrc;
+        auto packet = DecodeUdpPayload(datagram, address, options);
+        if (!packet.ok()) {
+          if (packet.status().code() == core::StatusCode::kCorruption) {
+            ++stats.rx_dropped_icrc;
+          } else {
+            ++stats.rx_dropped_malformed;
+          }
+          spdlog::debug("udp fabric {}: dropped datagram from {}:{}: {}", bound.ToString(),
+                        Ipv4ToString(address.src_ip), address.src_port, packet.status().ToString());
+          continue;
+        }
+        ++stats.rx_packets;
+        stats.rx_bytes += datagram.size();
+        on_receive(std::move(packet).value());
+      }
+      if (size_t(r) < batch) break;  // socket drained
+    }
+    if (!closed) ArmReceive();
+  }
+};
+
+class UdpPort final : public FabricPort {
+ public:
+  explicit UdpPort(std::shared_ptr<PortCore> core) : core_(std::move(core)) {}
+  ~UdpPort() override {
+    core_->closed = true;
+    core_->on_receive = nullptr;
+    boost::system::error_code ignored;
+    core_->socket.close(ignored);
+  }
+  NodeAddress address() const override { return core_->bound; }
+  Status Send(const NodeAddress& to, RocePacket packet) override { return core_->Send(to, std::move(packet)); }
+  const PortStats& stats() const override { return core_->stats; }
+  PacketAddress WireAddress(const NodeAddress& to, const RocePacket&) const override {
+    return PacketAddress{core_->bound.ipv4, to.ipv4, core_->bound.udp_port, to.udp_port};
+  }
+
+ private:
+  std::shared_ptr<PortCore> core_;
+};
+
+}  // namespace
+
+UdpFabric::UdpFabric(core::RealRuntime& runtime, UdpFabricConfig config)
+    : runtime_(runtime), config_(config), stats_(std::make_shared<UdpFabricStats>()) {
+  Status s = config_.Validate();
+  S3_CHECK_MSG(s.ok(), "UdpFabric: " + s.ToString());
+}
+
+UdpFabric::~UdpFabric() = default;
+
+Result<std::unique_ptr<FabricPort>> UdpFabric::Attach(const NodeAddress& address, ReceiveCallback on_receive) {
+  S3_CHECK_MSG(on_receive != nullptr, "UdpFabric::Attach needs a receive callback");
+  if (address.ipv4 == 0) {
+    return Status::InvalidArgument("UDP fabric needs a specific local IPv4 address to bind, not 0.0.0.0");
+  }
+  auto core = std::make_shared<PortCore>(runtime_, config_, stats_);
+  boost::system::error_code ec;
+  core->socket.open(udp::v4(), ec);
+  if (ec) return Status::IOError("cannot open UDP socket: " + ec.message());
+  const udp::endpoint endpoint(asio::ip::address_v4(address.ipv4), address.udp_port);
+  core->socket.bind(endpoint, ec);
+  if (ec) return Status::IOError("cannot bind UDP " + address.ToString() + ": " + ec.message());
+  core->socket.non_blocking(true, ec);
+  if (ec) return Status::IOError("cannot make UDP socket non-blocking: " + ec.message());
+  SetBuffer(core->socket.native_handle(), SO_SNDBUFFORCE, SO_SNDBUF, config_.socket_buffer_bytes);
+  SetBuffer(core->socket.native_handle(), SO_RCVBUFFORCE, SO_RCVBUF, config_.socket_buffer_bytes);
+  const udp::endpoint local = core->socket.local_endpoint(ec);
+  if (ec) return Status::IOError("cannot read bound UDP address: " + ec.message());
+  core->bound = NodeAddress{address.ipv4, local.port()};
+  core->on_receive = std::move(on_receive);
+  core->ArmReceive();
+  return std::unique_ptr<FabricPort>(new UdpPort(std::move(core)));
+}
+
+}  // namespace s3rdma::emu
