@@ -23,6 +23,7 @@ TimerHandle VirtualRuntime::After(Duration delay, Task task) {
 }
 
 uint64_t VirtualRuntime::Schedule(int64_t time_ps, Task task) {
+  S3_CHECK_MSG(time_ps >= 0, "event time overflow");
   uint32_t slot;
   if (!free_slots_.empty()) {
     slot = free_slots_.back();
@@ -35,60 +36,101 @@ uint64_t VirtualRuntime::Schedule(int64_t time_ps, Task task) {
   Slot& s = slots_[slot];
   s.task = std::move(task);
   s.armed = true;
-  HeapPush(Key{time_ps, next_seq_++, slot, s.gen});
+  QueuePush(Key{time_ps, next_seq_++, slot, s.gen});
   ++stats_.scheduled;
   return (static_cast<uint64_t>(s.gen) << 32) | slot;
 }
 
-void VirtualRuntime::HeapPush(const Key& k) {
-  heap_.push_back(k);
-  size_t i = heap_.size() - 1;
-  while (i > 0) {
-    size_t parent = (i - 1) / 4;
-    if (!Less(k, heap_[parent])) break;
-    heap_[i] = heap_[parent];
-    i = parent;
+void VirtualRuntime::QueuePush(const Key& k) {
+  ++queued_;
+  const uint64_t t = static_cast<uint64_t>(k.time_ps);
+  if (t < base_) {
+    early_.push_back(k);
+    std::push_heap(early_.begin(), early_.end(), [](const Key& a, const Key& b) { return Less(b, a); });
+    return;
   }
-  heap_[i] = k;
+  const int b = BucketOf(t, base_);
+  buckets_[b].push_back(k);  // into bucket 0 only with time == base_: the largest seq so far
+  if (b != 0) nonempty_ |= uint64_t{1} << b;
 }
 
-void VirtualRuntime::HeapPopTop() {
-  const Key last = heap_.back();
-  heap_.pop_back();
-  const size_t n = heap_.size();
-  if (n == 0) return;
-  size_t i = 0;
-  for (;;) {
-    size_t child = 4 * i + 1;
-    if (child >= n) break;
-    size_t best = child;
-    const size_t end = std::min(child + 4, n);
-    for (size_t c = child + 1; c < end; ++c) {
-      if (Less(heap_[c], heap_[best])) best = c;
+void VirtualRuntime::Redistribute() {
+  const int i = __builtin_ctzll(nonempty_);
+  std::vector<Key>& src = buckets_[i];
+  uint64_t min_time = UINT64_MAX;
+  for (const Key& k : src) min_time = std::min(min_time, static_cast<uint64_t>(k.time_ps));
+  base_ = min_time;
+  // The keys of the lowest non-empty bucket are the next ones to run (unless something
+  // earlier is scheduled meanwhile), so when there are few, fetch their slots into the
+  // cache now: that miss, not the queue, dominates the cost of an event in a big queue.
+  if (src.size() <= 64) {
+    for (const Key& k : src) {
+      const char* p = reinterpret_cast<const char*>(&slots_[k.slot]);
+      __builtin_prefetch(p);
+      __builtin_prefetch(p + sizeof(Slot) - 1);
     }
-    if (!Less(heap_[best], last)) break;
-    heap_[i] = heap_[best];
-    i = best;
   }
-  heap_[i] = last;
+  // Every key of bucket i agrees with the new base above bit i-1, so it lands below i.
+  for (const Key& k : src) {
+    const int b = BucketOf(static_cast<uint64_t>(k.time_ps), base_);
+    buckets_[b].push_back(k);
+    if (b != 0) nonempty_ |= uint64_t{1} << b;
+  }
+  src.clear();
+  nonempty_ &= ~(uint64_t{1} << i);
+  std::vector<Key>& zero = buckets_[0];
+  if (zero.size() > 1) {
+    std::sort(zero.begin(), zero.end(), [](const Key& a, const Key& b) { return a.seq < b.seq; });
+  }
+}
+
+const VirtualRuntime::Key& VirtualRuntime::QueueTop() {
+  std::vector<Key>& zero = buckets_[0];
+  if (head0_ == zero.size()) {
+    zero.clear();
+    head0_ = 0;
+    if (nonempty_ != 0) Redistribute();
+  }
+  top_is_early_ = head0_ == zero.size() || (!early_.empty() && Less(early_.front(), zero[head0_]));
+  return top_is_early_ ? early_.front() : zero[head0_];
+}
+
+void VirtualRuntime::QueuePop() {
+  --queued_;
+  if (top_is_early_) {
+    std::pop_heap(early_.begin(), early_.end(), [](const Key& a, const Key& b) { return Less(b, a); });
+    early_.pop_back();
+    return;
+  }
+  std::vector<Key>& zero = buckets_[0];
+  ++head0_;
+  // Many events at one instant (Post from Post ...) must not grow bucket 0 forever.
+  if (head0_ >= 4096 && head0_ * 2 >= zero.size()) {
+    zero.erase(zero.begin(), zero.begin() + static_cast<std::ptrdiff_t>(head0_));
+    head0_ = 0;
+  }
 }
 
 void VirtualRuntime::DropStaleTop() {
-  while (!heap_.empty() && !IsLive(heap_.front())) {
-    HeapPopTop();
+  while (!QueueEmpty() && !IsLive(QueueTop())) {
+    QueuePop();
     --stale_in_heap_;
   }
 }
 
 void VirtualRuntime::CompactIfMostlyStale() {
-  if (heap_.size() < 4096 || stale_in_heap_ * 2 < heap_.size()) return;
-  std::vector<Key> live;
-  live.reserve(heap_.size() - stale_in_heap_);
-  for (const Key& k : heap_) {
-    if (IsLive(k)) live.push_back(k);
+  if (queued_ < 4096 || stale_in_heap_ * 2 < queued_) return;
+  auto stale = [this](const Key& k) { return !IsLive(k); };
+  std::vector<Key>& zero = buckets_[0];
+  zero.erase(zero.begin(), zero.begin() + static_cast<std::ptrdiff_t>(head0_));
+  head0_ = 0;
+  for (int b = 0; b < kBuckets; ++b) {
+    std::erase_if(buckets_[b], stale);
+    if (b != 0 && buckets_[b].empty()) nonempty_ &= ~(uint64_t{1} << b);
   }
-  heap_.clear();
-  for (const Key& k : live) HeapPush(k);
+  std::erase_if(early_, stale);
+  std::make_heap(early_.begin(), early_.end(), [](const Key& a, const Key& b) { return Less(b, a); });
+  queued_ -= stale_in_heap_;
   stale_in_heap_ = 0;
 }
 
@@ -100,8 +142,8 @@ void VirtualRuntime::ReleaseSlot(uint32_t slot) {
 }
 
 void VirtualRuntime::RunTop() {
-  const Key top = heap_.front();
-  HeapPopTop();
+  const Key top = QueueTop();
+  QueuePop();
   Task task = std::move(slots_[top.slot].task);
   ReleaseSlot(top.slot);
   now_ = Time::FromPicoseconds(top.time_ps);
@@ -116,7 +158,7 @@ uint64_t VirtualRuntime::Run() {
   uint64_t ran = 0;
   while (!stop_) {
     DropStaleTop();
-    if (heap_.empty()) break;
+    if (QueueEmpty()) break;
     RunTop();
     ++ran;
   }
@@ -129,7 +171,7 @@ uint64_t VirtualRuntime::RunUntil(Time limit) {
   uint64_t ran = 0;
   while (!stop_) {
     DropStaleTop();
-    if (heap_.empty() || heap_.front().time_ps > limit.ps()) break;
+    if (QueueEmpty() || QueueTop().time_ps > limit.ps()) break;
     RunTop();
     ++ran;
   }
@@ -143,7 +185,7 @@ uint64_t VirtualRuntime::RunEvents(uint64_t n) {
   uint64_t ran = 0;
   while (!stop_ && ran < n) {
     DropStaleTop();
-    if (heap_.empty()) break;
+    if (QueueEmpty()) break;
     RunTop();
     ++ran;
   }
@@ -153,8 +195,8 @@ uint64_t VirtualRuntime::RunEvents(uint64_t n) {
 
 std::optional<Time> VirtualRuntime::NextEventTime() {
   DropStaleTop();
-  if (heap_.empty()) return std::nullopt;
-  return Time::FromPicoseconds(heap_.front().time_ps);
+  if (QueueEmpty()) return std::nullopt;
+  return Time::FromPicoseconds(QueueTop().time_ps);
 }
 
 bool VirtualRuntime::CancelTimer(uint64_t id) {

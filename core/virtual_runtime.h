@@ -7,8 +7,17 @@
 // the (time, sequence) of every executed event, so two runs from the same seed can be
 // compared with one number.
 //
-// The queue is an implicit 4-ary min-heap of 24-byte keys; callbacks live in a slab,
-// so scheduling allocates nothing once the slab and heap have grown.
+// The queue is a radix heap (Ahuja, Mehlhorn, Orlin, Tarjan 1990) over event times:
+// virtual time never goes backwards, so every key is >= the last key taken out, and a
+// key lives in bucket b = (index of the highest bit where it differs from that last
+// key). Scheduling appends to a bucket; taking the minimum empties the lowest non-empty
+// bucket into lower ones. Both are sequential memory passes, which is why this beats a
+// binary/4-ary heap by several times once the queue outgrows the caches (bench/des).
+// Bucket 0 holds the keys equal to the last one, kept in sequence order, so ties run
+// FIFO. A key below the radix base (possible after NextEventTime()/RunUntil() looked
+// past Now(), or after a cancelled entry was dropped) goes to a small binary heap
+// `early_` that is merged at the top. Callbacks live in a slab, so scheduling allocates
+// nothing once the slab and buckets have grown.
 #ifndef S3RDMA_CORE_VIRTUAL_RUNTIME_H_
 #define S3RDMA_CORE_VIRTUAL_RUNTIME_H_
 
@@ -73,9 +82,22 @@ class VirtualRuntime final : public Runtime {
     return s.armed && s.gen == k.gen;
   }
 
+  static constexpr int kBuckets = 64;  // times are >= 0, so bit 63 never differs
+
+  static int BucketOf(uint64_t time, uint64_t base) {
+    const uint64_t x = time ^ base;
+    return x == 0 ? 0 : 64 - __builtin_clzll(x);
+  }
+
   uint64_t Schedule(int64_t time_ps, Task task);
-  void HeapPush(const Key& k);
-  void HeapPopTop();
+  void QueuePush(const Key& k);
+  bool QueueEmpty() const { return queued_ == 0; }
+  // The earliest queued key (live or stale). REQUIRES: !QueueEmpty().
+  const Key& QueueTop();
+  // Removes QueueTop(). REQUIRES: QueueTop() was just called.
+  void QueuePop();
+  // Moves the lowest non-empty bucket >= 1 into lower buckets. REQUIRES: bucket 0 empty.
+  void Redistribute();
   void DropStaleTop();
   void CompactIfMostlyStale();
   void ReleaseSlot(uint32_t slot);
@@ -91,7 +113,15 @@ class VirtualRuntime final : public Runtime {
   uint64_t stale_in_heap_ = 0;
   uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   Stats stats_;
-  std::vector<Key> heap_;
+  // Radix heap: every key in buckets_ has time >= base_ and sits in BucketOf(time, base_);
+  // bucket 0 (keys with time == base_) is consumed from head0_ on, in seq order.
+  std::vector<Key> buckets_[kBuckets];
+  uint64_t nonempty_ = 0;  // bit b set iff buckets_[b] is non-empty, for b >= 1
+  size_t head0_ = 0;
+  uint64_t base_ = 0;
+  std::vector<Key> early_;  // binary min-heap of keys scheduled below base_
+  bool top_is_early_ = false;
+  uint64_t queued_ = 0;  // keys in buckets_ (from head0_) and early_, live or stale
   std::vector<Slot> slots_;
   std::vector<uint32_t> free_slots_;
 };

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/rng.h"
@@ -152,6 +155,113 @@ TEST(VirtualRuntimeTest, SameSeedGivesSameTraceHash) {
     EXPECT_EQ(TraceOf(seed), TraceOf(seed)) << "seed " << seed;
   }
   EXPECT_NE(TraceOf(1), TraceOf(2));
+}
+
+// Checks the queue against a reference model (a std::set ordered by (time, insertion
+// order)) under a random mix of everything the API allows: Post, After with ties and
+// with far-future times, cancellation, peeking past Now() with NextEventTime and
+// RunUntil, then scheduling below the peeked time, RunEvents, Stop.
+void CheckAgainstReferenceModel(uint64_t seed) {
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  VirtualRuntime rt;
+  Rng rng(seed);
+  std::set<std::pair<int64_t, uint64_t>> live;  // (time ps, insertion index)
+  std::vector<std::pair<TimerHandle, std::pair<int64_t, uint64_t>>> handles;
+  uint64_t next_index = 0;
+  uint64_t ran = 0;
+  bool ok = true;
+  std::function<void()> schedule_some;
+  auto schedule_one = [&] {
+    const uint64_t kind = rng.Below(10);
+    int64_t delay_ps = 0;
+    if (kind < 2) {
+      delay_ps = 0;  // same instant: must run FIFO after what is already there
+    } else if (kind < 4) {
+      delay_ps = rng.Uniform(0, 3) * 1000;  // coarse times: many ties
+    } else if (kind < 9) {
+      delay_ps = rng.Uniform(1, 5'000'000);
+    } else {
+      delay_ps = rng.Uniform(1, int64_t{1} << 50);  // far future
+    }
+    const std::pair<int64_t, uint64_t> key{rt.Now().ps() + delay_ps, next_index++};
+    live.insert(key);
+    TimerHandle h = rt.After(Duration::Picoseconds(delay_ps), [&, key] {
+      ++ran;
+      if (live.empty() || *live.begin() != key || rt.Now().ps() != key.first) ok = false;
+      live.erase(key);
+      if (rng.Bernoulli(0.02)) rt.Stop();
+      schedule_some();
+    });
+    handles.emplace_back(h, key);
+  };
+  schedule_some = [&] {
+    if (next_index >= 30000) return;
+    const uint64_t n = rng.Below(3);  // 0, 1 or 2 children: the population drifts
+    for (uint64_t i = 0; i < n; ++i) schedule_one();
+    if (!handles.empty() && rng.Bernoulli(0.15)) {
+      auto& [h, key] = handles[rng.Below(handles.size())];
+      const bool was_live = live.count(key) == 1;
+      if (h.Cancel() != was_live) ok = false;
+      live.erase(key);
+    }
+  };
+  for (int i = 0; i < 2000; ++i) schedule_one();
+  while (ok && rt.pending() > 0) {
+    ASSERT_EQ(rt.pending(), live.size());
+    switch (rng.Below(4)) {
+      case 0: {
+        const std::optional<Time> next = rt.NextEventTime();
+        ASSERT_TRUE(next.has_value());
+        ASSERT_EQ(next->ps(), live.begin()->first);
+        // Stop short of the next event, then schedule before it.
+        const int64_t gap = next->ps() - rt.Now().ps();
+        rt.RunUntil(rt.Now() + Duration::Picoseconds(gap / 2));
+        schedule_some();
+        break;
+      }
+      case 1:
+        rt.RunEvents(rng.Below(500));
+        break;
+      case 2:
+        rt.RunUntil(rt.Now() + Duration::Picoseconds(rng.Uniform(0, 2'000'000)));
+        break;
+      default:
+        rt.Run();
+        break;
+    }
+  }
+  EXPECT_TRUE(ok) << "an event ran out of (time, insertion) order";
+  EXPECT_TRUE(live.empty());
+  EXPECT_EQ(rt.stats().executed, ran);
+  EXPECT_GT(ran, 10000u);
+}
+
+TEST(VirtualRuntimeTest, MatchesAReferenceQueueUnderRandomOperations) {
+  for (uint64_t seed = 1; seed <= 8; ++seed) CheckAgainstReferenceModel(seed);
+}
+
+TEST(VirtualRuntimeTest, ManyEventsAtOneInstantRunInOrder) {
+  // Exercises the bucket for "now" growing and being trimmed while it is consumed.
+  VirtualRuntime rt;
+  std::vector<int> order;
+  int next = 0;
+  std::function<void()> post_chain = [&] {
+    order.push_back(next++);
+    if (next < 100000) {
+      rt.Post(post_chain);
+      if (next % 3 == 0) rt.Post([&] { order.push_back(-1); });
+    }
+  };
+  rt.After(Duration::Microseconds(7), post_chain);
+  rt.Run();
+  int expect = 0;
+  for (int v : order) {
+    if (v >= 0) {
+      ASSERT_EQ(v, expect++);
+    }
+  }
+  EXPECT_EQ(expect, 100000);
+  EXPECT_EQ(rt.Now(), Time::Zero() + Duration::Microseconds(7));
 }
 
 TEST(VirtualRuntimeDeathTest, NegativeDelayIsABug) {
