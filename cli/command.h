@@ -21,6 +21,8 @@ using CommandRunner = std::function<int()>;
 // Prints "s3rdma: error: <message>" on one line to stderr and returns `exit_status`.
 int Fail(const std::string& message, int exit_status = 1);
 
+void AddSimCommand(CLI::App& app, CommandRunner& run);
+
 }  // namespace s3rdma::cli
 
 #endif  // S3RDMA_CLI_COMMAND_H_

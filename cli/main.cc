@@ -31,6 +31,7 @@ int Main(int argc, char** argv) {
 
   CommandRunner run;
   // Subcommands, one line each, as features land.
+  AddSimCommand(app, run);
   (void)run;
 
   try {

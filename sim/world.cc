@@ -1,0 +1,509 @@
+#include "sim/world.h"
+
+#include <algorithm>
+#include <cmath>
+#include <deque>
+#include <map>
+#include <memory>
+#include <utility>
+
+#include "core/check.h"
+#include "core/rng.h"
+#include "core/virtual_runtime.h"
+#include "models/cluster.h"
+#include "models/flow_solver.h"
+
+namespace s3rdma::sim {
+namespace {
+
+using core::Duration;
+using core::Time;
+using models::Buffer;
+using models::Endpoint;
+
+const char* TypeName(WorkloadConfig::Type t) {
+  switch (t) {
+    case WorkloadConfig::Type::kGet: return "get";
+    case WorkloadConfig::Type::kPut: return "put";
+    case WorkloadConfig::Type::kIndexBuild: return "index_build";
+  }
+  return "?";
+}
+
+// "storage12.gpu3_pcie_in" -> {"storage", "gpu_pcie_in"}; "leaf4.up" -> {"fabric", "leaf_up"}.
+std::pair<std::string, std::string> GroupAndKind(const std::string& name) {
+  const size_t dot = name.find('.');
+  std::string node = name.substr(0, dot);
+  std::string kind = dot == std::string::npos ? std::string() : name.substr(dot + 1);
+  std::string group;
+  for (char ch : node) {
+    if (ch >= '0' && ch <= '9') break;
+    group += ch;
+  }
+  if (group == "client") group = "clients";
+  if (group == "leaf") return {"fabric", "leaf_" + kind};
+  std::string k;
+  for (size_t i = 0; i < kind.size(); ++i) {
+    if (kind[i] >= '0' && kind[i] <= '9' && i > 0 && kind.compare(0, 3, "gpu") == 0) continue;
+    k += kind[i];
+  }
+  return {group, k};
+}
+
+class World {
+ public:
+  explicit World(const ScenarioConfig& c)
+      : c_(c),
+        solver_(runtime_),
+        cluster_(runtime_, solver_, c.fabric, c.costs, c.transport),
+        rng_(c.seed) {}
+
+  SimResult Run(const RunOptions& options);
+
+ private:
+  struct Stream {
+    size_t wl;
+    int client;  // node index
+    int gpu;     // pipelines: which GPU (or -1)
+    core::Rng rng;
+    int64_t left;  // requests left (streams) ; unused by pipelines
+  };
+  struct WorkloadState {
+    const WorkloadConfig* cfg = nullptr;
+    std::vector<double> zipf_cdf;
+    std::vector<int64_t> latencies_ps;
+    int64_t requests = 0;
+    int64_t bytes = 0;
+    Time first_start = Time::Max();
+    Time last_end;
+    // index build
+    int64_t segments = 0;
+    int64_t next_segment = 0;
+    int64_t segment_bytes = 0;
+    int64_t last_segment_bytes = 0;
+  };
+
+  void Build();
+  void StartWorkloads();
+  int PickServer(WorkloadState& w, core::Rng& rng);
+  core::Bytes PickSize(const WorkloadConfig& w, core::Rng& rng);
+  void NextRequest(Stream* s);
+  // One S3 request; `done` runs when the client sees the reply.
+  void Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
+               bool control_path, std::function<void()> done);
+  void NextSegment(Stream* s);
+  void StreamFinished();
+  void TakeSample();
+  SimResult Collect();
+
+  const ScenarioConfig& c_;
+  core::VirtualRuntime runtime_;
+  models::FlowSolver solver_;
+  models::ClusterModel cluster_;
+  core::Rng rng_;
+  int storage_first_ = 0;
+  int client_first_ = 0;
+  std::deque<Stream> streams_;
+  std::vector<WorkloadState> wl_;
+  std::vector<int64_t> node_bytes_;
+  int64_t active_streams_ = 0;
+  int64_t total_requests_expected_ = 0;
+  int64_t requests_done_ = 0;
+  Time last_end_;
+  core::TimerHandle stop_timer_;
+  core::TimerHandle sample_timer_;
+  bool hit_max_time_ = false;
+  // Sampling state.
+  std::vector<double> last_used_;
+  Time last_sample_;
+  std::vector<sim::Sample> samples_;
+};
+
+void World::Build() {
+  storage_first_ = 0;
+  for (int64_t i = 0; i < c_.storage.count; ++i) {
+    cluster_.AddNode("storage" + std::to_string(i), c_.storage.node);
+  }
+  client_first_ = static_cast<int>(c_.storage.count);
+  for (int64_t i = 0; i < c_.clients.count; ++i) {
+    cluster_.AddNode("client" + std::to_string(i), c_.clients.node);
+  }
+  cluster_.Seal();
+  node_bytes_.assign(static_cast<size_t>(cluster_.node_count()), 0);
+}
+
+int World::PickServer(WorkloadState& w, core::Rng& rng) {
+  const int n = static_cast<int>(c_.storage.count);
+  if (w.zipf_cdf.empty()) return storage_first_ + static_cast<int>(rng.Below(static_cast<uint64_t>(n)));
+  const double u = rng.NextDouble();
+  const auto it = std::upper_bound(w.zipf_cdf.begin(), w.zipf_cdf.end(), u);
+  const int k = std::min(n - 1, static_cast<int>(it - w.zipf_cdf.begin()));
+  return storage_first_ + k;
+}
+
+core::Bytes World::PickSize(const WorkloadConfig& w, core::Rng& rng) {
+  const SizeDistribution& d = w.object_size;
+  switch (d.kind) {
+    case SizeDistribution::Kind::kFixed:
+      return d.fixed;
+    case SizeDistribution::Kind::kUniform:
+      return core::Bytes(rng.Uniform(d.min.count(), d.max.count()));
+    case SizeDistribution::Kind::kLognormal: {
+      // Box-Muller; one normal draw per size keeps the stream simple and reproducible.
+      const double u1 = 1.0 - rng.NextDouble();
+      const double u2 = rng.NextDouble();
+      const double z = std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * M_PI * u2);
+      const double v = static_cast<double>(d.median.count()) * std::exp(d.sigma * z);
+      return core::Bytes(std::max<int64_t>(1, static_cast<int64_t>(std::min(v, 1e15))));
+    }
+  }
+  return d.fixed;
+}
+
+void World::Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
+                    bool control_path, std::function<void()> done) {
+  const bool drives = c_.storage.node.drives.count > 0;
+  const Endpoint server_ep{server, drives ? Buffer::kDrive : Buffer::kHost, 0};
+  const Endpoint client_ep{client, client_buf, gpu};
+  node_bytes_[static_cast<size_t>(client)] += size.count();
+  node_bytes_[static_cast<size_t>(server)] += size.count();
+  if (!control_path) {
+    if (get) {
+      cluster_.Transfer(server_ep, client_ep, size, std::move(done));
+    } else {
+      cluster_.Transfer(client_ep, server_ep, size, std::move(done));
+    }
+    return;
+  }
+  const Duration lat = cluster_.RouteLatency(client, server);
+  const Duration drive_lat = !drives ? Duration::Zero()
+                             : get   ? c_.storage.node.drives.read_latency
+                                     : c_.storage.node.drives.write_latency;
+  auto reply = [this, lat, done = std::move(done)]() mutable {
+    cluster_.Delay(lat, std::move(done));
+  };
+  auto data = [this, get, server_ep, client_ep, size, drive_lat, reply = std::move(reply)]() mutable {
+    if (get) {
+      cluster_.Delay(drive_lat, [this, server_ep, client_ep, size, reply = std::move(reply)]() mutable {
+        cluster_.Transfer(server_ep, client_ep, size, std::move(reply));
+      });
+    } else {
+      cluster_.Transfer(client_ep, server_ep, size, [this, drive_lat, reply = std::move(reply)]() mutable {
+        cluster_.Delay(drive_lat, std::move(reply));
+      });
+    }
+  };
+  auto at_server = [this, server, data = std::move(data)]() mutable {
+    cluster_.CpuWork(server, cluster_.ServerRequestCpu(), std::move(data));
+  };
+  cluster_.CpuWork(client, cluster_.ClientRequestCpu(), [this, lat, at_server = std::move(at_server)]() mutable {
+    cluster_.Delay(lat, std::move(at_server));
+  });
+}
+
+void World::NextRequest(Stream* s) {
+  WorkloadState& w = wl_[s->wl];
+  const WorkloadConfig& cfg = *w.cfg;
+  const Time now = runtime_.Now();
+  const bool out_of_time = cfg.duration > Duration::Zero() && now >= Time::Zero() + cfg.start + cfg.duration;
+  if ((cfg.requests > 0 && s->left == 0) || out_of_time) {
+    StreamFinished();
+    return;
+  }
+  if (s->left > 0) --s->left;
+  const int server = PickServer(w, s->rng);
+  const core::Bytes size = PickSize(cfg, s->rng);
+  w.first_start = std::min(w.first_start, now);
+  const bool get = cfg.type == WorkloadConfig::Type::kGet;
+  Request(get, s->client, server, cfg.buffer, 0, size, cfg.control_path, [this, s, &w, now, size] {
+    const Time end = runtime_.Now();
+    w.latencies_ps.push_back((end - now).ps());
+    ++w.requests;
+    ++requests_done_;
+    w.bytes += size.count();
+    w.last_end = std::max(w.last_end, end);
+    last_end_ = std::max(last_end_, end);
+    const Duration think = w.cfg->think_time;
+    if (think > Duration::Zero()) {
+      runtime_.After(think, [this, s] { NextRequest(s); });
+    } else {
+      NextRequest(s);
+    }
+  });
+}
+
+void World::NextSegment(Stream* s) {
+  WorkloadState& w = wl_[s->wl];
+  const WorkloadConfig& cfg = *w.cfg;
+  if (w.next_segment >= w.segments) {
+    StreamFinished();
+    return;
+  }
+  const int64_t k = w.next_segment++;
+  const int64_t bytes = k == w.segments - 1 ? w.last_segment_bytes : w.segment_bytes;
+  const double vectors = static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
+  const int server = storage_first_ + static_cast<int>(k % c_.storage.count);
+  const Buffer buf = cfg.build_on_gpu ? Buffer::kGpu : Buffer::kHost;
+  const int gpu = cfg.build_on_gpu ? s->gpu : 0;
+  const Time t0 = runtime_.Now();
+  w.first_start = std::min(w.first_start, t0);
+  const int64_t index_bytes =
+      std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(bytes) * cfg.index_ratio)));
+  auto finish = [this, s, &w, t0, bytes, index_bytes] {
+    const Time end = runtime_.Now();
+    w.latencies_ps.push_back((end - t0).ps());
+    w.requests += 2;
+    requests_done_ += 2;
+    w.bytes += bytes + index_bytes;
+    w.last_end = std::max(w.last_end, end);
+    last_end_ = std::max(last_end_, end);
+    NextSegment(s);
+  };
+  auto write = [this, s, server, buf, gpu, index_bytes, finish = std::move(finish)]() mutable {
+    Request(false, s->client, server, buf, gpu, core::Bytes(index_bytes), true, std::move(finish));
+  };
+  auto build = [this, s, vectors, write = std::move(write), on_gpu = cfg.build_on_gpu]() mutable {
+    cluster_.Compute(s->client, on_gpu ? s->gpu : -1, vectors, std::move(write));
+  };
+  Request(true, s->client, server, buf, gpu, core::Bytes(bytes), true, std::move(build));
+}
+
+void World::StreamFinished() {
+  if (--active_streams_ == 0) {
+    stop_timer_.Cancel();
+    sample_timer_.Cancel();
+    TakeSample();
+  }
+}
+
+void World::StartWorkloads() {
+  wl_.resize(c_.workloads.size());
+  for (size_t i = 0; i < c_.workloads.size(); ++i) {
+    const WorkloadConfig& cfg = c_.workloads[i];
+    WorkloadState& w = wl_[i];
+    w.cfg = &cfg;
+    const core::Rng wrng = rng_.Fork("workload").Fork(i);
+    if (cfg.servers.kind == ServerChoice::Kind::kZipf) {
+      double sum = 0;
+      for (int64_t k = 1; k <= c_.storage.count; ++k) sum += 1.0 / std::pow(static_cast<double>(k), cfg.servers.skew);
+      double acc = 0;
+      for (int64_t k = 1; k <= c_.storage.count; ++k) {
+        acc += 1.0 / std::pow(static_cast<double>(k), cfg.servers.skew) / sum;
+        w.zipf_cdf.push_back(acc);
+      }
+    }
+    std::vector<Stream*> started;
+    if (cfg.type == WorkloadConfig::Type::kIndexBuild) {
+      const int64_t total = cfg.vectors * cfg.dimension * cfg.dtype_bytes;
+      const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
+      w.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
+      w.segments = (total + w.segment_bytes - 1) / w.segment_bytes;
+      w.last_segment_bytes = total - (w.segments - 1) * w.segment_bytes;
+      const int64_t per_client = cfg.build_on_gpu ? c_.clients.node.gpus.count * cfg.streams : cfg.streams;
+      for (int64_t c = 0; c < c_.clients.count; ++c) {
+        for (int64_t p = 0; p < per_client; ++p) {
+          const int gpu = cfg.build_on_gpu ? static_cast<int>(p % c_.clients.node.gpus.count) : -1;
+          streams_.push_back(Stream{i, client_first_ + static_cast<int>(c), gpu,
+                                    wrng.Fork(static_cast<uint64_t>(c * per_client + p)), 0});
+          started.push_back(&streams_.back());
+        }
+      }
+      total_requests_expected_ += 2 * w.segments;
+    } else {
+      for (int64_t c = 0; c < c_.clients.count; ++c) {
+        for (int64_t q = 0; q < cfg.streams; ++q) {
+          streams_.push_back(Stream{i, client_first_ + static_cast<int>(c), 0,
+                                    wrng.Fork(static_cast<uint64_t>(c * cfg.streams + q)), cfg.requests});
+          started.push_back(&streams_.back());
+        }
+      }
+      total_requests_expected_ += cfg.requests > 0 ? c_.clients.count * cfg.streams * cfg.requests : 0;
+    }
+    active_streams_ += static_cast<int64_t>(started.size());
+    const bool pipeline = cfg.type == WorkloadConfig::Type::kIndexBuild;
+    runtime_.After(cfg.start, [this, started, pipeline] {
+      for (Stream* s : started) {
+        if (pipeline) {
+          NextSegment(s);
+        } else {
+          NextRequest(s);
+        }
+      }
+    });
+  }
+}
+
+void World::TakeSample() {
+  const Time now = runtime_.Now();
+  const double dt = (now - last_sample_).ToSeconds();
+  if (dt <= 0) return;
+  sim::Sample s;
+  s.time = now;
+  double scpu = 0, ccpu = 0, cgpu = 0;
+  int ngpu = 0;
+  for (int n = 0; n < cluster_.node_count(); ++n) {
+    const models::NodeResources& r = cluster_.resources(n);
+    auto delta = [&](models::ResourceId id) {
+      const double used = solver_.UsedWork(id);
+      const double d = used - last_used_[id];
+      last_used_[id] = used;
+      return d;
+    };
+    const bool storage = n < client_first_;
+    const double tx = delta(r.nic_tx), rx = delta(r.nic_rx);
+    const double cpu = delta(r.cpu) / (solver_.capacity(r.cpu) * dt);
+    if (storage) {
+      s.storage_tx_bps += tx / dt;
+      s.storage_rx_bps += rx / dt;
+      scpu += cpu;
+    } else {
+      ccpu += cpu;
+      for (models::ResourceId g : r.gpu) {
+        cgpu += delta(g) / dt;
+        ++ngpu;
+      }
+    }
+  }
+  s.storage_cpu = scpu / static_cast<double>(std::max<int64_t>(1, c_.storage.count));
+  s.client_cpu = ccpu / static_cast<double>(std::max<int64_t>(1, c_.clients.count));
+  s.client_gpu = ngpu > 0 ? cgpu / ngpu : 0;
+  samples_.push_back(s);
+  last_sample_ = now;
+}
+
+SimResult World::Run(const RunOptions& options) {
+  Build();
+  last_used_.assign(solver_.resource_count(), 0.0);
+  StartWorkloads();
+  if (c_.max_time > Duration::Zero()) {
+    stop_timer_ = runtime_.After(c_.max_time, [this] {
+      hit_max_time_ = true;
+      runtime_.Stop();
+    });
+  }
+  std::function<void()> tick = [this, &tick] {
+    TakeSample();
+    if (active_streams_ > 0) sample_timer_ = runtime_.After(c_.sample_interval, tick);
+  };
+  sample_timer_ = runtime_.After(c_.sample_interval, tick);
+  for (;;) {
+    const uint64_t ran = runtime_.RunEvents(1 << 16);
+    if (hit_max_time_ || ran == 0) break;
+    if (options.progress) {
+      double f = 0;
+      if (total_requests_expected_ > 0) {
+        f = static_cast<double>(requests_done_) / static_cast<double>(total_requests_expected_);
+      } else if (c_.max_time > Duration::Zero()) {
+        f = runtime_.Now().ToSeconds() / c_.max_time.ToSeconds();
+      }
+      options.progress(std::min(1.0, f));
+    }
+  }
+  if (hit_max_time_) {
+    last_end_ = runtime_.Now();
+    TakeSample();
+  }
+  return Collect();
+}
+
+SimResult World::Collect() {
+  SimResult r;
+  r.scenario = c_.name.empty() ? c_.source : c_.name;
+  r.seed = c_.seed;
+  r.transport = models::TransportName(c_.transport);
+  r.storage_nodes = c_.storage.count;
+  r.client_nodes = c_.clients.count;
+  r.makespan = last_end_.SinceEpoch();
+  r.hit_max_time = hit_max_time_;
+  const double T = r.makespan.ToSeconds();
+  for (const WorkloadState& w : wl_) {
+    WorkloadResult x;
+    x.name = w.cfg->name;
+    x.type = TypeName(w.cfg->type);
+    x.requests = w.requests;
+    x.bytes = w.bytes;
+    x.first_start = w.first_start == Time::Max() ? Time::Zero() : w.first_start;
+    x.last_end = w.last_end;
+    x.segments = w.segments;
+    const double span = (x.last_end - x.first_start).ToSeconds();
+    x.throughput_bps = span > 0 ? static_cast<double>(x.bytes) / span : 0;
+    std::vector<int64_t> lat = w.latencies_ps;
+    if (!lat.empty()) {
+      std::sort(lat.begin(), lat.end());
+      auto q = [&](double p) {
+        const size_t i = std::min(lat.size() - 1, static_cast<size_t>(std::ceil(p * static_cast<double>(lat.size()))) - (p > 0 ? 1 : 0));
+        return Duration::Picoseconds(lat[i]);
+      };
+      long double sum = 0;
+      for (int64_t v : lat) sum += static_cast<long double>(v);
+      x.latency_mean = Duration::Picoseconds(static_cast<int64_t>(sum / static_cast<long double>(lat.size())));
+      x.latency_p50 = q(0.5);
+      x.latency_p99 = q(0.99);
+      x.latency_p999 = q(0.999);
+      x.latency_max = Duration::Picoseconds(lat.back());
+    }
+    r.requests += x.requests;
+    r.bytes += x.bytes;
+    r.workloads.push_back(std::move(x));
+  }
+  r.aggregate_bps = T > 0 ? static_cast<double>(r.bytes) / T : 0;
+  if (T > 0) {
+    double mn = 1e300, mx = 0, sum = 0;
+    for (int n = storage_first_; n < client_first_; ++n) {
+      const double b = static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T;
+      mn = std::min(mn, b);
+      mx = std::max(mx, b);
+      sum += b;
+    }
+    r.per_storage_bps_mean = sum / static_cast<double>(c_.storage.count);
+    r.per_storage_bps_min = mn;
+    r.per_storage_bps_max = mx;
+    double csum = 0;
+    for (int n = client_first_; n < cluster_.node_count(); ++n) csum += static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T;
+    r.per_client_bps_mean = csum / static_cast<double>(c_.clients.count);
+  }
+  std::map<std::pair<std::string, std::string>, KindResult> kinds;
+  std::map<std::pair<std::string, std::string>, int> kind_count;
+  std::vector<std::pair<std::string, std::string>> kind_order;
+  for (models::ResourceId id = 0; id < solver_.resource_count(); ++id) {
+    ResourceResult rr;
+    rr.name = solver_.name(id);
+    std::tie(rr.group, rr.kind) = GroupAndKind(rr.name);
+    rr.capacity = solver_.capacity(id);
+    rr.used = solver_.UsedWork(id);
+    rr.utilisation = T > 0 ? rr.used / (rr.capacity * T) : 0;
+    const auto key = std::make_pair(rr.group, rr.kind);
+    auto [it, inserted] = kinds.try_emplace(key);
+    if (inserted) {
+      it->second.group = rr.group;
+      it->second.kind = rr.kind;
+      kind_order.push_back(key);
+    }
+    it->second.mean += rr.utilisation;
+    ++kind_count[key];
+    if (rr.utilisation > it->second.max || it->second.max_name.empty()) {
+      it->second.max = rr.utilisation;
+      it->second.max_name = rr.name;
+    }
+    r.resources.push_back(std::move(rr));
+  }
+  for (const auto& key : kind_order) {
+    KindResult k = kinds[key];
+    k.mean /= kind_count[key];
+    if (r.kinds.empty() || k.mean > r.bottleneck.mean) r.bottleneck = k;
+    r.kinds.push_back(std::move(k));
+  }
+  r.samples = samples_;
+  r.events = runtime_.stats().executed;
+  r.trace_hash = runtime_.TraceHash();
+  return r;
+}
+
+}  // namespace
+
+SimResult RunScenario(const ScenarioConfig& config, const RunOptions& options) {
+  auto world = std::make_unique<World>(config);
+  return world->Run(options);
+}
+
+}  // namespace s3rdma::sim
