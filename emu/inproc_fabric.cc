@@ -82,7 +82,9 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
   core::Rng root_rng;
   bool closed = false;
   uint64_t next_link_id = 1;
-  std::unordered_map<uint32_t, PortState*> ports;  // by IPv4; lookups only, never iterated
+  // By IPv4; lookups only, never iterated. Shared so that a callback may detach its own
+  // port while it runs.
+  std::unordered_map<uint32_t, std::shared_ptr<PortState>> ports;
   std::unordered_map<uint64_t, Link> links;        // by id; lookups only
 
   void Deliver(RocePacket packet) {
@@ -91,11 +93,11 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
       ++stats.no_route;
       return;
     }
-    PortState* port = it->second;
+    std::shared_ptr<PortState> port = it->second;
     ++stats.delivered;
     ++port->stats.rx_packets;
     port->stats.rx_bytes += packet.udp_payload_bytes();
-    port->on_receive(std::move(packet));  // may detach ports: touch nothing of `port` after
+    port->on_receive(std::move(packet));  // may detach ports, this one included
   }
 
   void ScheduleDrain(Link& link) {
@@ -157,7 +159,10 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
     auto bytes = EncodeUdpPayload(packet);
     S3_CHECK(bytes.ok());  // validated by Send
     std::vector<uint8_t>& b = *bytes;
-    const uint64_t bit = rng.Below(b.size() * 8);
+    // A bit the ICRC covers: byte 4 of the BTH (FECN, BECN, resv6) is masked out of it on
+    // purpose, since switches may set FECN/BECN in flight.
+    uint64_t bit = rng.Below((b.size() - 1) * 8);
+    if (bit >= 4 * 8) bit += 8;
     b[bit / 8] ^= uint8_t(1u << (bit % 8));
     auto decoded = DecodeUdpPayload(std::span<const uint8_t>(b), packet.address);
     if (decoded.ok()) {
@@ -243,30 +248,30 @@ class InProcPort final : public FabricPort {
  public:
   InProcPort(std::shared_ptr<InProcFabric::Impl> impl, const NodeAddress& address,
              Fabric::ReceiveCallback on_receive)
-      : impl_(std::move(impl)) {
-    state_.address = address;
-    state_.on_receive = std::move(on_receive);
-    state_.link_id = impl_->next_link_id++;
+      : impl_(std::move(impl)), state_(std::make_shared<InProcFabric::Impl::PortState>()) {
+    state_->address = address;
+    state_->on_receive = std::move(on_receive);
+    state_->link_id = impl_->next_link_id++;
     Link link;
-    link.id = state_.link_id;
+    link.id = state_->link_id;
     link.rng = impl_->root_rng.Fork("inproc/" + Ipv4ToString(address.ipv4));
     impl_->links.emplace(link.id, std::move(link));
-    impl_->ports.emplace(address.ipv4, &state_);
+    impl_->ports.emplace(address.ipv4, state_);
   }
   ~InProcPort() override {
-    impl_->ports.erase(state_.address.ipv4);
-    impl_->links.erase(state_.link_id);  // packets still on this port's link are lost
+    impl_->ports.erase(state_->address.ipv4);
+    impl_->links.erase(state_->link_id);  // packets still on this port's link are lost
   }
 
-  NodeAddress address() const override { return state_.address; }
+  NodeAddress address() const override { return state_->address; }
   Status Send(const NodeAddress& to, RocePacket packet) override {
-    return impl_->Send(state_, to, std::move(packet));
+    return impl_->Send(*state_, to, std::move(packet));
   }
-  const PortStats& stats() const override { return state_.stats; }
+  const PortStats& stats() const override { return state_->stats; }
 
  private:
   std::shared_ptr<InProcFabric::Impl> impl_;
-  InProcFabric::Impl::PortState state_;
+  std::shared_ptr<InProcFabric::Impl::PortState> state_;
 };
 
 }  // namespace

@@ -37,7 +37,8 @@ struct FaultConfig {
   double duplicate_probability = 0.0;  // delivered twice (the copy up to max_extra_delay later)
   double reorder_probability = 0.0;    // this packet alone is held back up to max_extra_delay,
                                        // so packets sent after it overtake it
-  double corrupt_probability = 0.0;    // one bit flipped; the receiver's ICRC check drops it
+  double corrupt_probability = 0.0;    // one bit the ICRC covers flipped; the receiving
+                                       // port's ICRC check drops the packet
   double delay_probability = 0.0;      // the link stalls up to max_extra_delay (this packet and
                                        // everything queued behind it: delay, no reordering)
   core::Duration max_extra_delay = core::Duration::Microseconds(50);

@@ -246,8 +246,9 @@ class UdpPort final : public FabricPort {
  public:
   explicit UdpPort(std::shared_ptr<PortCore> core) : core_(std::move(core)) {}
   ~UdpPort() override {
+    // on_receive stays: it may be running right now (a callback destroying its own port);
+    // `closed` keeps it from being called again.
     core_->closed = true;
-    core_->on_receive = nullptr;
     boost::system::error_code ignored;
     core_->socket.close(ignored);
   }
