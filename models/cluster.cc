@@ -35,19 +35,22 @@ int ClusterModel::AddNode(std::string name, const NodeSpec& spec) {
   NodeResources r;
   const double nics = static_cast<double>(spec.nic.count);
   r.cpu = solver_.AddResource(name + ".cpu", static_cast<double>(spec.cpu.cores));
-  r.memory = solver_.AddResource(name + ".memory", Bps(spec.memory.bandwidth));
+  auto maybe = [&](const std::string& n, double cap) {
+    return cap > 0 ? solver_.AddResource(n, cap) : kNoResource;
+  };
+  r.memory = maybe(name + ".memory", Bps(spec.memory.bandwidth));
   r.nic_tx = solver_.AddResource(name + ".nic_tx", nics * Bps(spec.nic.rate));
   r.nic_rx = solver_.AddResource(name + ".nic_rx", nics * Bps(spec.nic.rate));
-  r.pcie_nic_out = solver_.AddResource(name + ".pcie_nic_out", nics * Bps(spec.nic.pcie));
-  r.pcie_nic_in = solver_.AddResource(name + ".pcie_nic_in", nics * Bps(spec.nic.pcie));
+  r.pcie_nic_out = maybe(name + ".pcie_nic_out", nics * Bps(spec.nic.pcie));
+  r.pcie_nic_in = maybe(name + ".pcie_nic_in", nics * Bps(spec.nic.pcie));
   if (spec.drives.count > 0) {
     r.drives = solver_.AddResource(name + ".drives", static_cast<double>(spec.drives.count));
   }
   for (int64_t g = 0; g < spec.gpus.count; ++g) {
     const std::string gname = name + ".gpu" + std::to_string(g);
     r.gpu.push_back(solver_.AddResource(gname, 1.0));
-    r.gpu_pcie_in.push_back(solver_.AddResource(gname + "_pcie_in", Bps(spec.gpus.pcie)));
-    r.gpu_pcie_out.push_back(solver_.AddResource(gname + "_pcie_out", Bps(spec.gpus.pcie)));
+    r.gpu_pcie_in.push_back(maybe(gname + "_pcie_in", Bps(spec.gpus.pcie)));
+    r.gpu_pcie_out.push_back(maybe(gname + "_pcie_out", Bps(spec.gpus.pcie)));
   }
   r.leaf = static_cast<int>(nodes_.size() / static_cast<size_t>(fabric_.nodes_per_leaf));
   names_.push_back(std::move(name));

@@ -15,10 +15,10 @@ const char* TransportName(Transport t) { return t == Transport::kRdma ? "rdma" :
 
 core::Status Validate(const NodeSpec& n) {
   S3_RETURN_IF_ERROR(Positive(n.cpu.cores > 0, "cpu.cores"));
-  S3_RETURN_IF_ERROR(Positive(n.memory.bandwidth.bps() > 0, "memory.bandwidth"));
+  if (n.memory.bandwidth.bps() < 0) return core::Status::InvalidArgument("memory.bandwidth must be >= 0");
   S3_RETURN_IF_ERROR(Positive(n.nic.count > 0, "nic.count"));
   S3_RETURN_IF_ERROR(Positive(n.nic.rate.bps() > 0, "nic.rate"));
-  S3_RETURN_IF_ERROR(Positive(n.nic.pcie.bps() > 0, "nic.pcie"));
+  if (n.nic.pcie.bps() < 0) return core::Status::InvalidArgument("nic.pcie must be >= 0");
   if (n.drives.count < 0) return core::Status::InvalidArgument("drives.count must be >= 0");
   if (n.drives.count > 0) {
     S3_RETURN_IF_ERROR(Positive(n.drives.read.bps() > 0, "drives.read"));
@@ -29,7 +29,7 @@ core::Status Validate(const NodeSpec& n) {
   }
   if (n.gpus.count < 0) return core::Status::InvalidArgument("gpus.count must be >= 0");
   if (n.gpus.count > 0) {
-    S3_RETURN_IF_ERROR(Positive(n.gpus.pcie.bps() > 0, "gpus.pcie"));
+    if (n.gpus.pcie.bps() < 0) return core::Status::InvalidArgument("gpus.pcie must be >= 0");
   }
   if (n.gpus.index_build_rate < 0 || n.cpu_index_build_rate_per_core < 0) {
     return core::Status::InvalidArgument("index build rates must be >= 0");

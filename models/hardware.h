@@ -1,5 +1,7 @@
 // Hardware and cost specifications: plain structs with documented defaults.
 //
+// A bandwidth of 0 for memory or PCIe means "not modelled" (unlimited): no resource is
+// created, which is what pure network studies (the SimGrid comparison) want.
 // Every default here is listed with its source in docs/models.md. Specs are filled by the
 // scenario loader (sim/), validated with Validate*(), then handed to ClusterModel, which
 // turns them into FlowSolver resources. Models never see YAML.

@@ -68,13 +68,39 @@ class Reader {
     Val v{YAML::Node(), parent.set};
     if (parent.node.IsDefined() && parent.node.IsMap()) {
       YAML::Node c = parent.node[key];
-      if (c.IsDefined()) v.node = c;
+      if (c.IsDefined()) {
+        v.node = c;
+      } else {
+        // YAML merge keys ("<<: *anchor" or "<<: [*a, *b]"): the first map that has it.
+        for (const YAML::Node& m : MergedMaps(parent.node)) {
+          YAML::Node mc = m[key];
+          if (mc.IsDefined()) {
+            v.node = mc;
+            break;
+          }
+        }
+      }
     }
     return v;
   }
 
   std::map<std::string, Override>& overrides() { return overrides_; }
   const std::string& file() const { return file_; }
+
+  // The maps merged into `map` with "<<", in priority order.
+  static std::vector<YAML::Node> MergedMaps(const YAML::Node& map) {
+    std::vector<YAML::Node> out;
+    const YAML::Node merge = map["<<"];
+    if (!merge.IsDefined()) return out;
+    if (merge.IsMap()) {
+      out.push_back(merge);
+    } else if (merge.IsSequence()) {
+      for (const YAML::Node& m : merge) {
+        if (m.IsMap()) out.push_back(m);
+      }
+    }
+    return out;
+  }
 
  private:
   std::string file_;
@@ -113,11 +139,15 @@ class MapView {
   const Val& val() const { return v_; }
   void Finish() {
     if (v_.present()) {
-      for (auto it = v_.node.begin(); it != v_.node.end(); ++it) {
-        const std::string k = it->first.as<std::string>();
-        if (std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
-        Val kv{it->first, v_.set};
-        Report(kv, k);
+      std::vector<YAML::Node> maps{v_.node};
+      for (const YAML::Node& m : Reader::MergedMaps(v_.node)) maps.push_back(m);
+      for (const YAML::Node& map : maps) {
+        for (auto it = map.begin(); it != map.end(); ++it) {
+          const std::string k = it->first.as<std::string>();
+          if (k == "<<" || std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
+          Val kv{it->first, v_.set};
+          Report(kv, k);
+        }
       }
     }
     const std::string prefix = path_.empty() ? "" : path_ + ".";
@@ -182,10 +212,15 @@ void ReadBytes(Reader& r, MapView& m, const std::string& key, core::Bytes& out) 
   if (out.count() <= 0) r.Fail(v, path, "must be > 0 (got " + v.node.Scalar() + ")");
 }
 
-void ReadRate(Reader& r, MapView& m, const std::string& key, core::DataRate& out) {
+void ReadRate(Reader& r, MapView& m, const std::string& key, core::DataRate& out,
+              bool allow_unlimited = false) {
   Val v = m.Get(key);
   if (!v.present()) return;
   const std::string path = m.PathOf(key);
+  if (allow_unlimited && v.node.IsScalar() && v.node.Scalar() == "unlimited") {
+    out = core::DataRate();
+    return;
+  }
   out = Unwrap(r, v, path, core::ParseDataRate(Scalar(r, v, path)));
   if (out.bps() <= 0) r.Fail(v, path, "must be > 0 (got " + v.node.Scalar() + ")");
 }
@@ -214,7 +249,10 @@ void ReadDouble(Reader& r, MapView& m, const std::string& key, double& out, doub
     used = 0;
   }
   if (used == 0 || used != s.size() || !std::isfinite(d)) {
-    r.Fail(v, path, ": expected a number, got '" + s + "'");
+    // Counts with a suffix ("1M", "250K") are numbers too.
+    auto count = core::ParseCount(s);
+    if (!count.ok()) r.Fail(v, path, ": expected a number, got '" + s + "'");
+    d = static_cast<double>(count.value());
   }
   if (d < min || d > max) {
     std::ostringstream os;
@@ -265,14 +303,14 @@ void ReadNode(Reader& r, Val v, const std::string& path, NodeSpec& n) {
   }
   {
     MapView c(r, m.Get("memory"), m.PathOf("memory"));
-    ReadRate(r, c, "bandwidth", n.memory.bandwidth);
+    ReadRate(r, c, "bandwidth", n.memory.bandwidth, true);
     c.Finish();
   }
   {
     MapView c(r, m.Get("nic"), m.PathOf("nic"));
     ReadCount(r, c, "count", n.nic.count, 1);
     ReadRate(r, c, "rate", n.nic.rate);
-    ReadRate(r, c, "pcie", n.nic.pcie);
+    ReadRate(r, c, "pcie", n.nic.pcie, true);
     c.Finish();
   }
   {
@@ -290,7 +328,7 @@ void ReadNode(Reader& r, Val v, const std::string& path, NodeSpec& n) {
   {
     MapView c(r, m.Get("gpus"), m.PathOf("gpus"));
     ReadCount(r, c, "count", n.gpus.count, 0);
-    ReadRate(r, c, "pcie", n.gpus.pcie);
+    ReadRate(r, c, "pcie", n.gpus.pcie, true);
     ReadBytes(r, c, "memory", n.gpus.memory);
     ReadDouble(r, c, "index_build_rate", n.gpus.index_build_rate, 0, 1e15);
     c.Finish();
@@ -442,7 +480,7 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
   {
     Val wv = m.Get("workloads");
     if (!wv.present() || !wv.node.IsSequence() || wv.node.size() == 0) {
-      r.Fail(wv.node.IsDefined() ? wv : Val{root, ""}, "workloads", "must be a non-empty list");
+      r.Fail(wv.present() ? wv : Val{root, ""}, "workloads", "must be a non-empty list");
     }
     for (size_t i = 0; i < wv.node.size(); ++i) {
       const std::string p = "workloads." + std::to_string(i);

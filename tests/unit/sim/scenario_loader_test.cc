@@ -1,0 +1,160 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sim/scenario.h"
+
+namespace s3rdma::sim {
+namespace {
+
+// A valid scenario; line numbers below refer to this text.
+const char* kBase = R"(name: t
+seed: 7
+transport: rdma
+definitions:
+  node: &node
+    cpu: {cores: 16}
+    nic: {rate: 100Gbps}
+cluster:
+  storage:
+    count: 2
+    node: *node
+  clients:
+    count: 3
+    node: *node
+workloads:
+  - type: get
+    object_size: 1MiB
+    requests: 2
+)";
+
+std::string LoadError(const std::string& text, const std::vector<std::string>& sets = {}) {
+  auto r = LoadScenarioText(text, "x.yaml", sets);
+  EXPECT_FALSE(r.ok()) << "expected an error for:\n" << text;
+  return r.ok() ? std::string() : r.status().message();
+}
+
+std::string Replace(std::string s, const std::string& from, const std::string& to) {
+  const size_t p = s.find(from);
+  EXPECT_NE(p, std::string::npos) << from;
+  return s.replace(p, from.size(), to);
+}
+
+TEST(ScenarioLoaderTest, ValidScenarioWithAliasesLoads) {
+  auto r = LoadScenarioText(kBase, "x.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const ScenarioConfig& c = r.value();
+  EXPECT_EQ(c.name, "t");
+  EXPECT_EQ(c.seed, 7u);
+  EXPECT_EQ(c.storage.count, 2);
+  EXPECT_EQ(c.clients.count, 3);
+  EXPECT_EQ(c.storage.node.cpu.cores, 16);
+  EXPECT_EQ(c.clients.node.cpu.cores, 16);  // through the alias
+  EXPECT_EQ(c.clients.node.nic.rate, core::DataRate::Gbps(100));
+  ASSERT_EQ(c.workloads.size(), 1u);
+  EXPECT_EQ(c.workloads[0].object_size.fixed, core::Bytes::MiB(1));
+  EXPECT_EQ(c.workloads[0].requests, 2);
+  // Defaults stay when a key is absent.
+  EXPECT_EQ(c.storage.node.nic.count, 1);
+  EXPECT_EQ(c.fabric.link_latency, core::Duration::Microseconds(2));
+}
+
+TEST(ScenarioLoaderTest, RangeErrorNamesFileLineColumnAndPath) {
+  const std::string text = Replace(kBase, "    count: 2\n", "    count: 0\n");
+  EXPECT_EQ(LoadError(text), "x.yaml:10:12: cluster.storage.count must be >= 1 (got 0)");
+}
+
+TEST(ScenarioLoaderTest, UnknownKeySuggestsTheClosest) {
+  EXPECT_EQ(LoadError(Replace(kBase, "transport: rdma", "trasnport: rdma")),
+            "x.yaml:3:1: unknown key 'trasnport' (did you mean 'transport'?)");
+  EXPECT_EQ(LoadError(Replace(kBase, "cpu: {cores: 16}", "cpu: {coers: 16}")),
+            "x.yaml:6:11: unknown key 'coers' in cluster.storage.node.cpu (did you mean 'cores'?)");
+  // Far from everything: no suggestion.
+  EXPECT_EQ(LoadError(Replace(kBase, "seed: 7", "zzzzzzzz: 7")), "x.yaml:2:1: unknown key 'zzzzzzzz'");
+}
+
+TEST(ScenarioLoaderTest, BadUnitsAreReportedWithTheParserMessage) {
+  const std::string msg = LoadError(Replace(kBase, "rate: 100Gbps", "rate: 100Gbs"));
+  EXPECT_EQ(msg.rfind("x.yaml:7:17: cluster.storage.node.nic.rate: ", 0), 0u) << msg;
+  EXPECT_NE(msg.find("100Gbs"), std::string::npos) << msg;
+  const std::string size = LoadError(Replace(kBase, "object_size: 1MiB", "object_size: lots"));
+  EXPECT_EQ(size.rfind("x.yaml:17:18: workloads.0.object_size: ", 0), 0u) << size;
+}
+
+TEST(ScenarioLoaderTest, EnumErrorsListChoicesAndSuggest) {
+  EXPECT_EQ(LoadError(Replace(kBase, "transport: rdma", "transport: rmda")),
+            "x.yaml:3:12: transport: 'rmda' is not one of rdma, tcp (did you mean 'rdma'?)");
+  EXPECT_EQ(LoadError(Replace(kBase, "type: get", "type: gte")),
+            "x.yaml:16:11: workloads.0.type: 'gte' is not one of get, put, index_build (did you mean "
+            "'get'?)");
+}
+
+TEST(ScenarioLoaderTest, WrongShapesAndMissingSections) {
+  EXPECT_EQ(LoadError(Replace(kBase, "cpu: {cores: 16}", "cpu: [16]")),
+            "x.yaml:6:10: cluster.storage.node.cpu must be a mapping");
+  EXPECT_EQ(LoadError(Replace(kBase, "seed: 7", "seed: [7]")), "x.yaml:2:7: seed must be a single value");
+  const std::string no_workloads = kBase;
+  EXPECT_EQ(LoadError(no_workloads.substr(0, no_workloads.find("workloads:"))),
+            "x.yaml:1:1: workloads must be a non-empty list");
+  EXPECT_EQ(LoadError("name: x\n"), "x.yaml:1:1: cluster is required");
+  EXPECT_EQ(LoadError(""), "x.yaml: scenario is empty");
+  EXPECT_EQ(LoadError(Replace(kBase, "    requests: 2\n", "")),
+            "x.yaml:16:5: workloads.0 needs 'requests' (per stream) or 'duration'");
+}
+
+TEST(ScenarioLoaderTest, YamlSyntaxErrorsHaveAPosition) {
+  const std::string msg = LoadError(Replace(kBase, "seed: 7", "seed: [7"));
+  EXPECT_EQ(msg.rfind("x.yaml:", 0), 0u) << msg;
+  EXPECT_NE(msg.find(":", 7), std::string::npos);
+}
+
+TEST(ScenarioLoaderTest, CrossFieldChecks) {
+  const std::string text = Replace(kBase, "    requests: 2\n", "    requests: 2\n    buffer: gpu\n");
+  EXPECT_EQ(LoadError(text), "x.yaml:16:5: workloads.0.buffer is gpu but cluster.clients.node.gpus.count is 0");
+}
+
+TEST(ScenarioLoaderTest, SetOverridesValuesAndAbsentKeysWithoutTouchingAliases) {
+  auto r = LoadScenarioText(kBase, "x.yaml",
+                            {"cluster.storage.node.cpu.cores=4", "transport=tcp",
+                             "network.topology=leaf_spine", "workloads.0.streams=3"});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value().storage.node.cpu.cores, 4);
+  EXPECT_EQ(r.value().clients.node.cpu.cores, 16);  // the alias is not modified
+  EXPECT_EQ(r.value().transport, models::Transport::kTcp);
+  EXPECT_EQ(r.value().fabric.topology, models::Topology::kLeafSpine);
+  EXPECT_EQ(r.value().workloads[0].streams, 3);
+}
+
+TEST(ScenarioLoaderTest, SetErrorsNameTheSet) {
+  EXPECT_EQ(LoadError(kBase, {"cluster.storage.count=0"}),
+            "--set cluster.storage.count=0: cluster.storage.count must be >= 1 (got 0)");
+  EXPECT_EQ(LoadError(kBase, {"cluster.storage.cont=3"}),
+            "--set cluster.storage.cont=3: unknown key 'cont' in cluster.storage (did you mean 'count'?)");
+  EXPECT_EQ(LoadError(kBase, {"transport"}), "--set transport: expected path=value");
+  EXPECT_EQ(LoadError(kBase, {"nosuch.deep.key=1"}), "--set nosuch.deep.key=1: no such key 'nosuch.deep.key'");
+}
+
+TEST(ScenarioLoaderTest, MergeKeysShareDefinitions) {
+  const std::string text = Replace(kBase, "    node: *node\n  clients:",
+                                   "    node:\n      <<: *node\n      cpu: {cores: 8}\n  clients:");
+  auto r = LoadScenarioText(text, "x.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  EXPECT_EQ(r.value().storage.node.cpu.cores, 8);
+  EXPECT_EQ(r.value().storage.node.nic.rate, core::DataRate::Gbps(100));
+}
+
+TEST(ScenarioLoaderTest, MissingFileIsAClearError) {
+  auto r = LoadScenarioFile("/nonexistent/dir/x.yaml", {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().message(), "cannot open scenario file '/nonexistent/dir/x.yaml'");
+}
+
+TEST(ScenarioLoaderTest, EditDistance) {
+  EXPECT_EQ(EditDistance("kitten", "sitting"), 3u);
+  EXPECT_EQ(EditDistance("", "abc"), 3u);
+  EXPECT_EQ(EditDistance("same", "same"), 0u);
+}
+
+}  // namespace
+}  // namespace s3rdma::sim

@@ -1,0 +1,176 @@
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "sim/report.h"
+#include "sim/scenario.h"
+#include "sim/world.h"
+
+namespace s3rdma::sim {
+namespace {
+
+ScenarioConfig Load(const std::string& text, const std::vector<std::string>& sets = {}) {
+  auto r = LoadScenarioText(text, "test.yaml", sets);
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+  return r.ok() ? r.value() : ScenarioConfig{};
+}
+
+const KindResult* Kind(const SimResult& r, const std::string& group, const std::string& kind) {
+  for (const KindResult& k : r.kinds) {
+    if (k.group == group && k.kind == kind) return &k;
+  }
+  return nullptr;
+}
+
+// One client, one server, nothing but a 100 Gbps NIC each: every number is by hand.
+const char* kPair = R"(
+definitions:
+  host: &host
+    cpu: {cores: 1}
+    memory: {bandwidth: unlimited}
+    nic: {rate: 100Gbps, pcie: unlimited}
+cluster:
+  storage: {count: 1, node: *host}
+  clients: {count: 1, node: *host}
+costs:
+  rdma: {cpu_per_request: 0s, wire_efficiency: 1}
+  http: {server_cpu_per_request: 0s, client_cpu_per_request: 0s}
+workloads:
+  - type: get
+    object_size: 1GB
+    requests: 10
+    control_path: false
+)";
+
+TEST(WorldTest, BackToBackTransfersTakeLatencyPlusSerialisation) {
+  const SimResult r = RunScenario(Load(kPair));
+  // Each transfer: 2 links x 2 us latency, then 1e9 B at 12.5e9 B/s = 80 ms.
+  EXPECT_EQ(r.makespan, (core::Duration::Milliseconds(80) + core::Duration::Microseconds(4)) * 10);
+  EXPECT_EQ(r.requests, 10);
+  EXPECT_EQ(r.bytes, 10'000'000'000);
+  EXPECT_EQ(r.workloads[0].latency_p50, core::Duration::Milliseconds(80) + core::Duration::Microseconds(4));
+  EXPECT_EQ(r.bottleneck.kind, "nic_tx");
+  EXPECT_NEAR(r.bottleneck.mean, 80.0 / 80.004, 1e-9);
+}
+
+TEST(WorldTest, ControlPathAddsRequestCpuAndRoundTrip) {
+  const SimResult r = RunScenario(Load(kPair, {"workloads.0.control_path=true",
+                                               "costs.http.server_cpu_per_request=10us",
+                                               "workloads.0.requests=1"}));
+  // client CPU 0 -> 4 us -> server CPU 10 us -> 4 us + 80 ms -> 4 us.
+  EXPECT_EQ(r.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(22));
+}
+
+TEST(WorldTest, TcpOnOneCoreMakesTheServerCpuTheBottleneck) {
+  const SimResult r = RunScenario(Load(kPair, {"transport=tcp", "costs.tcp.send_cpu_per_gb=500ms",
+                                               "costs.tcp.recv_cpu_per_gb=100ms",
+                                               "costs.tcp.wire_efficiency=1",
+                                               "workloads.0.streams=4"}));
+  // One core at 0.5 core-s per GB: 2 GB/s for the server, far below the 12.5 GB/s NIC.
+  EXPECT_NEAR(r.aggregate_bps, 2e9, 2e9 * 0.001);
+  EXPECT_EQ(r.bottleneck.group, "storage");
+  EXPECT_EQ(r.bottleneck.kind, "cpu");
+  EXPECT_GT(r.bottleneck.mean, 0.99);
+}
+
+const char* kGpu = R"(
+definitions:
+  storage: &storage
+    cpu: {cores: 32}
+    nic: {rate: 400Gbps}
+    drives: {count: 8}
+  gpu: &gpu
+    cpu: {cores: 32}
+    nic: {rate: 400Gbps}
+    gpus: {count: 2, index_build_rate: 1M}
+cluster:
+  storage: {count: 2, node: *storage}
+  clients: {count: 2, node: *gpu}
+workloads:
+  - type: get
+    object_size: 8MiB
+    streams: 8
+    requests: 20
+    buffer: gpu
+)";
+
+TEST(WorldTest, GpuDirectRdmaSkipsHostMemoryButTcpBouncesThroughIt) {
+  const SimResult rdma = RunScenario(Load(kGpu));
+  const SimResult tcp = RunScenario(Load(kGpu, {"transport=tcp"}));
+  ASSERT_NE(Kind(rdma, "clients", "memory"), nullptr);
+  EXPECT_EQ(Kind(rdma, "clients", "memory")->mean, 0.0);
+  EXPECT_GT(Kind(tcp, "clients", "memory")->mean, 0.0);
+  EXPECT_GT(Kind(rdma, "clients", "gpu_pcie_in")->mean, 0.0);
+  // TCP spends CPU per byte on both ends; RDMA only per request.
+  EXPECT_GT(Kind(tcp, "storage", "cpu")->mean, 20 * Kind(rdma, "storage", "cpu")->mean);
+  EXPECT_GT(Kind(tcp, "clients", "cpu")->mean, 20 * Kind(rdma, "clients", "cpu")->mean);
+}
+
+TEST(WorldTest, SameSeedGivesByteIdenticalJsonAndOtherSeedsDiffer) {
+  const ScenarioConfig c = Load(kGpu, {"workloads.0.object_size={distribution: lognormal, median: 4MiB, sigma: 1}"});
+  const std::string a = ResultJson(RunScenario(c));
+  const std::string b = ResultJson(RunScenario(c));
+  EXPECT_EQ(a, b);
+  ScenarioConfig other = c;
+  other.seed = 2;
+  EXPECT_NE(a, ResultJson(RunScenario(other)));
+}
+
+TEST(WorldTest, IndexBuildOnGpusIsComputeBoundWhenBuildIsSlow) {
+  std::string text = kGpu;
+  text = text.substr(0, text.find("workloads:")) + R"(workloads:
+  - type: index_build
+    vectors: 4M
+    dimension: 128
+    dtype: float32
+    segment_size: 64MiB
+)";
+  const SimResult r = RunScenario(Load(text, {"cluster.clients.node.gpus.index_build_rate=100K"}));
+  ASSERT_EQ(r.workloads.size(), 1u);
+  // 512 B per vector: 131072 vectors (1.31072 s at 100K/s) per 64 MiB segment; 31 segments
+  // (the last one partial) dealt to 4 GPUs: the busiest GPU builds 8 full segments,
+  // 10.486 s, plus reading the first segment and writing the last index.
+  const double t = r.makespan.ToSeconds();
+  EXPECT_GT(t, 8 * 1.31072);
+  EXPECT_LT(t, 8 * 1.31072 + 0.05);
+  EXPECT_EQ(r.bottleneck.kind, "gpu");
+  // 512 B per vector -> 131072 vectors per 64 MiB segment -> 31 segments (last partial).
+  EXPECT_EQ(r.workloads[0].segments, 31);
+}
+
+TEST(WorldTest, LeafSpineOversubscriptionLimitsCrossLeafTraffic) {
+  // 4 storage nodes on leaf 0, 4 clients on leaf 1; uplinks 4 x 100 Gbps / 4 = 100 Gbps.
+  std::string text = std::string(kPair);
+  const std::vector<std::string> sets = {
+      "cluster.storage.count=4", "cluster.clients.count=4", "network.topology=leaf_spine",
+      "network.nodes_per_leaf=4", "network.oversubscription=4", "workloads.0.streams=4"};
+  const SimResult r = RunScenario(Load(text, sets));
+  EXPECT_NEAR(r.aggregate_bps, 12.5e9, 12.5e9 * 0.01);
+  EXPECT_EQ(r.bottleneck.group, "fabric");
+  const SimResult star = RunScenario(Load(text, {sets[0], sets[1], sets[5]}));
+  EXPECT_GT(star.aggregate_bps, 3 * r.aggregate_bps);
+}
+
+TEST(WorldTest, ZipfSkewConcentratesLoadOnTheFirstServers) {
+  const SimResult r = RunScenario(Load(kPair, {"cluster.storage.count=8", "cluster.clients.count=8",
+                                               "workloads.0.servers={distribution: zipf, skew: 1.5}",
+                                               "workloads.0.object_size=10MB", "workloads.0.requests=50"}));
+  EXPECT_GT(r.per_storage_bps_max, 4 * r.per_storage_bps_min);
+}
+
+TEST(WorldTest, MaxTimeStopsAnOpenEndedRun) {
+  const SimResult r = RunScenario(Load(kPair, {"workloads.0.requests=1000000", "run.max_time=1s"}));
+  EXPECT_TRUE(r.hit_max_time);
+  EXPECT_EQ(r.makespan, core::Duration::Seconds(1));
+  EXPECT_LT(r.requests, 13);
+}
+
+TEST(WorldTest, DurationBoundedStreamsStopIssuing) {
+  const SimResult r = RunScenario(Load(kPair, {"workloads.0.duration=500ms", "workloads.0.requests=null"}));
+  // Issued while t < 500 ms: requests starting at 0, 80.004, ..., 480.024 ms -> 7 requests.
+  EXPECT_EQ(r.requests, 7);
+}
+
+}  // namespace
+}  // namespace s3rdma::sim
