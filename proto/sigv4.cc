@@ -15,6 +15,10 @@ void CredentialStore::Add(Credential c) {
   by_key_[std::move(key)] = std::move(c);
 }
 
+void CredentialStore::AddAll(const CredentialStore& other) {
+  for (const auto& [k, c] : other.by_key_) by_key_[k] = c;
+}
+
 const Credential* CredentialStore::Find(std::string_view access_key) const {
   auto it = by_key_.find(access_key);
   return it == by_key_.end() ? nullptr : &it->second;

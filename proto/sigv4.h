@@ -32,6 +32,7 @@ struct Credential {
 class CredentialStore {
  public:
   void Add(Credential c);
+  void AddAll(const CredentialStore& other);
   const Credential* Find(std::string_view access_key) const;
   size_t size() const { return by_key_.size(); }
   // Lines "ACCESS_KEY:SECRET_KEY" (or "ACCESS_KEY SECRET_KEY"); '#' comments, blank lines.
