@@ -456,7 +456,7 @@ Status ValidateForEncode(const RocePacket& p) {
     return Status::InvalidArgument(std::string(info.name) + " payload must be a multiple of 4 bytes (got " +
                                    std::to_string(p.payload.size()) + ")");
   }
-  if (info.has_aeth && (p.aeth.msn > 0xFFFFFF || (p.aeth.syndrome & 0x80) != 0)) {
+  if (info.has_aeth && p.aeth.msn > 0xFFFFFF) {
     return Status::InvalidArgument("AETH field out of range in " + p.ToString());
   }
   if (p.udp_payload_bytes() > kMaxUdpPayloadBytes) {

@@ -143,7 +143,7 @@ enum class NakCode : uint8_t {
 };
 inline constexpr uint8_t kAethCreditInvalid = 0x1F;  // "credit count not provided"
 struct Aeth {
-  uint8_t syndrome = 0;  // bit 7 reserved (0)
+  uint8_t syndrome = 0;  // bit 7 reserved: sent as 0 by the factories, carried as given
   uint32_t msn = 0;      // 24 bits: message sequence number
   friend bool operator==(const Aeth&, const Aeth&) = default;
 
