@@ -1,15 +1,311 @@
 // The S3 commands: `s3rdma serve` (serve_command.cc) and the client commands
-// mb, rb, ls, put, get, rm.
+// mb, rb, ls, put, get, rm (like `aws s3 ...`). Credentials come from AWS_ACCESS_KEY_ID and
+// AWS_SECRET_ACCESS_KEY; the server from --endpoint or S3RDMA_ENDPOINT.
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
+#include "core/real_runtime.h"
+#include "proto/http_util.h"
+#include "proto/s3_client.h"
 
 namespace s3rdma::cli {
 
 void AddServeCommand(CLI::App& app, CommandRunner& run);
 
+namespace {
+
+struct ClientFlags {
+  std::string endpoint;
+  std::string region = "us-east-1";
+  bool no_sign = false;
+};
+
+struct S3Uri {
+  std::string bucket;
+  std::string key;
+};
+
+core::Result<S3Uri> ParseUri(std::string_view s) {
+  constexpr std::string_view kScheme = "s3://";
+  if (s.substr(0, kScheme.size()) != kScheme) {
+    return core::Status::InvalidArgument("expected s3://BUCKET[/KEY], got '" + std::string(s) + "'");
+  }
+  s.remove_prefix(kScheme.size());
+  const size_t slash = s.find('/');
+  S3Uri u{std::string(s.substr(0, slash)), ""};
+  if (slash != std::string_view::npos) u.key = std::string(s.substr(slash + 1));
+  if (u.bucket.empty()) return core::Status::InvalidArgument("missing bucket in s3:// URI");
+  return u;
+}
+
+class Session {
+ public:
+  static core::Result<std::unique_ptr<Session>> Open(const ClientFlags& f) {
+    proto::ClientOptions o;
+    std::string endpoint = f.endpoint;
+    if (endpoint.empty()) {
+      const char* env = std::getenv("S3RDMA_ENDPOINT");
+      endpoint = env != nullptr ? env : "http://127.0.0.1:9000";
+    }
+    S3_RETURN_IF_ERROR(proto::ParseEndpoint(endpoint, o));
+    o.region = f.region;
+    o.anonymous = f.no_sign;
+    if (!f.no_sign) {
+      const char* ak = std::getenv("AWS_ACCESS_KEY_ID");
+      const char* sk = std::getenv("AWS_SECRET_ACCESS_KEY");
+      if (ak == nullptr || sk == nullptr || *ak == '\0' || *sk == '\0') {
+        return core::Status::InvalidArgument(
+            "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or use "
+            "--no-sign-request");
+      }
+      o.credential = {ak, sk};
+    }
+    auto s = std::unique_ptr<Session>(new Session());
+    o.unix_time_at_runtime_zero =
+        static_cast<int64_t>(std::time(nullptr)) - s->runtime.Now().ps() / 1'000'000'000'000;
+    s->client = std::make_unique<proto::S3Client>(s->runtime, o);
+    return s;
+  }
+  core::Result<proto::ClientResponse> Send(proto::ClientRequest r) {
+    return proto::SendAndWait(runtime, *client, std::move(r));
+  }
+
+ private:
+  Session() = default;
+  core::RealRuntime runtime;
+  std::unique_ptr<proto::S3Client> client;
+};
+
+// Tiny tag extraction for the few listing fields the commands print.
+std::vector<std::string> Tags(const std::string& xml, const std::string& name) {
+  std::vector<std::string> out;
+  const std::string open = "<" + name + ">", close = "</" + name + ">";
+  size_t pos = 0;
+  while ((pos = xml.find(open, pos)) != std::string::npos) {
+    const size_t end = xml.find(close, pos);
+    if (end == std::string::npos) break;
+    out.push_back(xml.substr(pos + open.size(), end - pos - open.size()));
+    pos = end + close.size();
+  }
+  return out;
+}
+
+std::string Unescape(std::string s) {
+  const std::pair<const char*, const char*> kEntities[] = {
+      {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""}, {"&apos;", "'"}, {"&amp;", "&"}};
+  for (const auto& [from, to] : kEntities) {
+    size_t p = 0;
+    while ((p = s.find(from, p)) != std::string::npos) {
+      s.replace(p, std::strlen(from), to);
+      p += std::strlen(to);
+    }
+  }
+  return s;
+}
+
+int Report(const core::Status& st, const std::string& what) {
+  return Fail(what + ": " + st.message());
+}
+
+int RunBucketOp(const ClientFlags& f, const std::string& uri, const std::string& method,
+                const char* verb) {
+  auto u = ParseUri(uri);
+  if (!u.ok()) return Fail(u.status().message(), 2);
+  auto s = Session::Open(f);
+  if (!s.ok()) return Fail(s.status().message(), 2);
+  proto::ClientRequest r;
+  r.method = method;
+  r.bucket = u->bucket;
+  auto resp = (*s)->Send(std::move(r));
+  if (!resp.ok()) return Report(resp.status(), std::string(verb) + " " + uri);
+  std::printf("%s: %s\n", verb, u->bucket.c_str());
+  return 0;
+}
+
+int RunLs(const ClientFlags& f, const std::string& uri, bool recursive) {
+  auto s = Session::Open(f);
+  if (!s.ok()) return Fail(s.status().message(), 2);
+  if (uri.empty()) {
+    proto::ClientRequest r;
+    auto resp = (*s)->Send(std::move(r));
+    if (!resp.ok()) return Report(resp.status(), "ls");
+    const auto names = Tags(resp->body, "Name");
+    const auto dates = Tags(resp->body, "CreationDate");
+    for (size_t i = 0; i < names.size(); ++i) {
+      std::printf("%s  %s\n", i < dates.size() ? dates[i].c_str() : "", Unescape(names[i]).c_str());
+    }
+    return 0;
+  }
+  auto u = ParseUri(uri);
+  if (!u.ok()) return Fail(u.status().message(), 2);
+  std::string token;
+  for (;;) {
+    proto::ClientRequest r;
+    r.bucket = u->bucket;
+    r.query = {{"list-type", "2"}, {"prefix", u->key}};
+    if (!recursive) r.query.emplace_back("delimiter", "/");
+    if (!token.empty()) r.query.emplace_back("continuation-token", token);
+    auto resp = (*s)->Send(std::move(r));
+    if (!resp.ok()) return Report(resp.status(), "ls " + uri);
+    const std::string& xml = resp->body;
+    for (const auto& p : Tags(xml, "CommonPrefixes")) {
+      for (const auto& name : Tags(p, "Prefix")) std::printf("%30s %s\n", "PRE", Unescape(name).c_str());
+    }
+    for (const auto& c : Tags(xml, "Contents")) {
+      const auto key = Tags(c, "Key"), size = Tags(c, "Size"), date = Tags(c, "LastModified");
+      std::printf("%s %12s %s\n", date.empty() ? "" : date[0].c_str(),
+                  size.empty() ? "" : size[0].c_str(), key.empty() ? "" : Unescape(key[0]).c_str());
+    }
+    const auto next = Tags(xml, "NextContinuationToken");
+    if (next.empty()) break;
+    token = Unescape(next[0]);
+  }
+  return 0;
+}
+
+int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri,
+           const std::string& content_type) {
+  auto u = ParseUri(uri);
+  if (!u.ok()) return Fail(u.status().message(), 2);
+  if (u->key.empty() || u->key.back() == '/') {
+    u->key += file.substr(file.find_last_of('/') == std::string::npos ? 0
+                                                                      : file.find_last_of('/') + 1);
+  }
+  std::ifstream in(file, std::ios::binary);
+  if (!in) return Fail("put: cannot read " + file);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto s = Session::Open(f);
+  if (!s.ok()) return Fail(s.status().message(), 2);
+  proto::ClientRequest r;
+  r.method = "PUT";
+  r.bucket = u->bucket;
+  r.key = u->key;
+  r.body = ss.str();
+  if (!content_type.empty()) r.headers.emplace_back("content-type", content_type);
+  const size_t size = r.body.size();
+  auto resp = (*s)->Send(std::move(r));
+  if (!resp.ok()) return Report(resp.status(), "put " + uri);
+  const std::string* etag = resp->Header("etag");
+  std::printf("upload: %s to s3://%s/%s (%zu bytes, ETag %s)\n", file.c_str(), u->bucket.c_str(),
+              u->key.c_str(), size, etag ? etag->c_str() : "?");
+  return 0;
+}
+
+int RunGet(const ClientFlags& f, const std::string& uri, const std::string& file) {
+  auto u = ParseUri(uri);
+  if (!u.ok() || u->key.empty()) return Fail("get: expected s3://BUCKET/KEY", 2);
+  auto s = Session::Open(f);
+  if (!s.ok()) return Fail(s.status().message(), 2);
+  const bool to_stdout = file == "-";
+  const std::string tmp = file + ".s3rdma-partial";
+  std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
+  if (out == nullptr) return Fail("get: cannot write " + tmp);
+  proto::ClientRequest r;
+  r.bucket = u->bucket;
+  r.key = u->key;
+  uint64_t bytes = 0;
+  r.body_sink = [&](std::string_view d) {
+    bytes += d.size();
+    if (std::fwrite(d.data(), 1, d.size(), out) != d.size()) {
+      return core::Status::IOError("write failed");
+    }
+    return core::Status::Ok();
+  };
+  auto resp = (*s)->Send(std::move(r));
+  if (to_stdout) {
+    std::fflush(stdout);
+  } else {
+    const bool closed = std::fclose(out) == 0;
+    if (!resp.ok() || !closed || std::rename(tmp.c_str(), file.c_str()) != 0) {
+      std::remove(tmp.c_str());
+      if (resp.ok()) return Fail("get: cannot write " + file);
+    }
+  }
+  if (!resp.ok()) return Report(resp.status(), "get " + uri);
+  if (!to_stdout) {
+    std::printf("download: %s to %s (%llu bytes)\n", uri.c_str(), file.c_str(),
+                static_cast<unsigned long long>(bytes));
+  }
+  return 0;
+}
+
+int RunRm(const ClientFlags& f, const std::string& uri) {
+  auto u = ParseUri(uri);
+  if (!u.ok() || u->key.empty()) return Fail("rm: expected s3://BUCKET/KEY", 2);
+  auto s = Session::Open(f);
+  if (!s.ok()) return Fail(s.status().message(), 2);
+  proto::ClientRequest r;
+  r.method = "DELETE";
+  r.bucket = u->bucket;
+  r.key = u->key;
+  auto resp = (*s)->Send(std::move(r));
+  if (!resp.ok()) return Report(resp.status(), "rm " + uri);
+  std::printf("delete: %s\n", uri.c_str());
+  return 0;
+}
+
+void AddClientFlags(CLI::App* cmd, ClientFlags& f) {
+  cmd->add_option("--endpoint", f.endpoint,
+                  "Server, http://HOST:PORT (default $S3RDMA_ENDPOINT or http://127.0.0.1:9000)");
+  cmd->add_option("--region", f.region, "Region to sign for (default us-east-1)");
+  cmd->add_flag("--no-sign-request", f.no_sign, "Send anonymous requests");
+}
+
+}  // namespace
+
 void AddS3Commands(CLI::App& app, CommandRunner& run) {
   AddServeCommand(app, run);
+  auto flags = std::make_shared<ClientFlags>();
+  auto a = std::make_shared<std::string>();
+  auto b = std::make_shared<std::string>();
+  auto recursive = std::make_shared<bool>(false);
+  auto content_type = std::make_shared<std::string>();
+
+  CLI::App* mb = app.add_subcommand("mb", "Make a bucket: s3rdma mb s3://BUCKET");
+  mb->add_option("uri", *a, "s3://BUCKET")->required();
+  AddClientFlags(mb, *flags);
+  mb->callback([&run, flags, a] { run = [=] { return RunBucketOp(*flags, *a, "PUT", "make_bucket"); }; });
+
+  CLI::App* rb = app.add_subcommand("rb", "Remove an empty bucket: s3rdma rb s3://BUCKET");
+  rb->add_option("uri", *a, "s3://BUCKET")->required();
+  AddClientFlags(rb, *flags);
+  rb->callback([&run, flags, a] { run = [=] { return RunBucketOp(*flags, *a, "DELETE", "remove_bucket"); }; });
+
+  CLI::App* ls = app.add_subcommand("ls", "List buckets, or objects: s3rdma ls [s3://BUCKET[/PREFIX]]");
+  ls->add_option("uri", *a, "s3://BUCKET[/PREFIX]");
+  ls->add_flag("--recursive", *recursive, "List every key, not one level");
+  AddClientFlags(ls, *flags);
+  ls->callback([&run, flags, a, recursive] { run = [=] { return RunLs(*flags, *a, *recursive); }; });
+
+  CLI::App* put = app.add_subcommand("put", "Upload a file: s3rdma put FILE s3://BUCKET/KEY");
+  put->add_option("file", *a, "Local file")->required();
+  put->add_option("uri", *b, "s3://BUCKET/KEY (KEY ending in / gets the file name)")->required();
+  put->add_option("--content-type", *content_type, "Content-Type to store");
+  AddClientFlags(put, *flags);
+  put->callback([&run, flags, a, b, content_type] {
+    run = [=] { return RunPut(*flags, *a, *b, *content_type); };
+  });
+
+  CLI::App* get = app.add_subcommand("get", "Download an object: s3rdma get s3://BUCKET/KEY FILE|-");
+  get->add_option("uri", *a, "s3://BUCKET/KEY")->required();
+  get->add_option("file", *b, "Local file, or - for stdout")->required();
+  AddClientFlags(get, *flags);
+  get->callback([&run, flags, a, b] { run = [=] { return RunGet(*flags, *a, *b); }; });
+
+  CLI::App* rm = app.add_subcommand("rm", "Delete an object: s3rdma rm s3://BUCKET/KEY");
+  rm->add_option("uri", *a, "s3://BUCKET/KEY")->required();
+  AddClientFlags(rm, *flags);
+  rm->callback([&run, flags, a] { run = [=] { return RunRm(*flags, *a); }; });
 }
 
 }  // namespace s3rdma::cli
