@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/udp.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 
@@ -34,6 +35,11 @@ Status UdpFabricConfig::Validate() const {
 namespace {
 
 constexpr size_t kMaxBatch = 64;
+// UDP GSO limits (Linux UDP_MAX_SEGMENTS, and one UDP datagram's maximum payload).
+constexpr size_t kMaxGsoSegments = 64;
+constexpr size_t kMaxGsoBytes = 65507;
+constexpr size_t kGroBufferBytes = 65536;
+constexpr size_t kMaxSendMessages = 16;  // sendmmsg messages per call when coalescing
 
 sockaddr_in ToSockaddr(uint32_t ip, uint16_t port) {
   sockaddr_in sa{};
@@ -57,7 +63,12 @@ struct TxItem {
   uint8_t trailer_len = 0;
   Payload payload;
   sockaddr_in to{};
+  size_t bytes() const { return headers_len + payload.size() + trailer_len; }
 };
+
+bool SameDestination(const sockaddr_in& a, const sockaddr_in& b) {
+  return a.sin_addr.s_addr == b.sin_addr.s_addr && a.sin_port == b.sin_port;
+}
 
 // The socket and queues of one port. Shared with pending handlers through weak_ptr, so a
 // handler that runs after the port is gone does nothing.
@@ -79,6 +90,8 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
   bool waiting_writable = false;
 
   std::vector<Payload> rx_blocks;
+  bool gso = false;  // send coalesced datagrams with UDP_SEGMENT
+  bool gro = false;  // socket receives coalesced datagrams (UDP_GRO)
 
   Status Send(const NodeAddress& to, RocePacket packet) {
     S3_RETURN_IF_ERROR(ValidateForEncode(packet));
@@ -123,27 +136,68 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
     return Status::Ok();
   }
 
+  // Sends queued datagrams. With GSO, runs of datagrams to one destination whose sizes are
+  // equal (the last may be shorter) leave as one message the kernel segments (UDP_SEGMENT):
+  // one trip through the stack for up to 64 datagrams instead of one each.
   void Flush() {
     mmsghdr msgs[kMaxBatch];
-    iovec iov[kMaxBatch][3];
+    iovec iov[kMaxBatch * 3];
+    size_t items_in[kMaxBatch];
+    alignas(cmsghdr) char control[kMaxBatch][CMSG_SPACE(sizeof(uint16_t))];
     while (!tx_queue.empty() && !closed) {
-      const size_t n = std::min({tx_queue.size(), config.batch, kMaxBatch});
-      for (size_t i = 0; i < n; ++i) {
-        TxItem& item = tx_queue[i];
-        int parts = 0;
-        iov[i][parts++] = {item.headers, item.headers_len};
-        if (!item.payload.empty()) iov[i][parts++] = {const_cast<uint8_t*>(item.payload.data()), item.payload.size()};
-        iov[i][parts++] = {item.trailer, item.trailer_len};
-        msgs[i] = {};
-        msgs[i].msg_hdr.msg_name = &item.to;
-        msgs[i].msg_hdr.msg_namelen = sizeof item.to;
-        msgs[i].msg_hdr.msg_iov = iov[i];
-        msgs[i].msg_hdr.msg_iovlen = size_t(parts);
+      const size_t max_msgs = gso ? std::min(kMaxSendMessages, kMaxBatch) : std::min(config.batch, kMaxBatch);
+      const size_t max_iov = sizeof iov / sizeof iov[0];
+      size_t n = 0, item = 0, used_iov = 0;
+      while (n < max_msgs && item < tx_queue.size()) {
+        const TxItem& head = tx_queue[item];
+        const size_t segment = head.bytes();
+        size_t count = 1, total = segment;
+        if (gso) {
+          while (item + count < tx_queue.size() && count < kMaxGsoSegments) {
+            const TxItem& next = tx_queue[item + count];
+            if (!SameDestination(next.to, head.to) || next.bytes() > segment || total + next.bytes() > kMaxGsoBytes ||
+                used_iov + 3 * (count + 1) > max_iov) {
+              break;
+            }
+            total += next.bytes();
+            ++count;
+            if (next.bytes() < segment) break;  // a shorter datagram ends the run
+          }
+        }
+        if (used_iov + 3 * count > max_iov) break;
+        const size_t first_iov = used_iov;
+        for (size_t k = 0; k < count; ++k) {
+          TxItem& it = tx_queue[item + k];
+          iov[used_iov++] = {it.headers, it.headers_len};
+          if (!it.payload.empty()) iov[used_iov++] = {const_cast<uint8_t*>(it.payload.data()), it.payload.size()};
+          iov[used_iov++] = {it.trailer, it.trailer_len};
+        }
+        msgs[n] = {};
+        msgs[n].msg_hdr.msg_name = &tx_queue[item].to;
+        msgs[n].msg_hdr.msg_namelen = sizeof(sockaddr_in);
+        msgs[n].msg_hdr.msg_iov = &iov[first_iov];
+        msgs[n].msg_hdr.msg_iovlen = used_iov - first_iov;
+        if (count > 1) {
+          msgs[n].msg_hdr.msg_control = control[n];
+          msgs[n].msg_hdr.msg_controllen = sizeof control[n];
+          cmsghdr* cm = CMSG_FIRSTHDR(&msgs[n].msg_hdr);
+          cm->cmsg_level = SOL_UDP;
+          cm->cmsg_type = UDP_SEGMENT;
+          cm->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+          const uint16_t gso_size = uint16_t(segment);
+          std::memcpy(CMSG_DATA(cm), &gso_size, sizeof gso_size);
+        }
+        items_in[n] = count;
+        item += count;
+        ++n;
       }
       ++fabric_stats->send_syscalls;
       const int r = sendmmsg(socket.native_handle(), msgs, unsigned(n), MSG_DONTWAIT);
       if (r > 0) {
-        for (int i = 0; i < r; ++i) tx_queue.pop_front();
+        for (int m = 0; m < r; ++m) {
+          if (items_in[m] > 1) ++fabric_stats->gso_sends;
+          for (size_t k = 0; k < items_in[m]; ++k) tx_queue.pop_front();
+        }
         continue;
       }
       if (r < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)) {
@@ -152,10 +206,18 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
         return;
       }
       if (r < 0 && errno == EINTR) continue;
-      // Unroutable or refused destination: lose this datagram, as a network would.
+      if (r < 0 && gso && items_in[0] > 1 && (errno == EINVAL || errno == EIO || errno == EOPNOTSUPP)) {
+        spdlog::info("udp fabric {}: UDP GSO refused ({}), sending datagrams one by one", bound.ToString(),
+                     std::strerror(errno));
+        gso = false;
+        continue;
+      }
+      // Unroutable or refused destination: lose these datagrams, as a network would.
       spdlog::debug("udp fabric {}: sendmmsg: {}", bound.ToString(), std::strerror(errno));
-      ++stats.tx_dropped;
-      tx_queue.pop_front();
+      for (size_t k = 0; k < items_in[0]; ++k) {
+        ++stats.tx_dropped;
+        tx_queue.pop_front();
+      }
     }
   }
 
@@ -180,24 +242,50 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
     });
   }
 
+  // Hands one received datagram (BTH..ICRC) to the callback.
+  void Deliver(const Payload& datagram, const PacketAddress& address) {
+    DecodeOptions options;
+    options.verify_icrc = config.verify_icrc;
+    auto packet = DecodeUdpPayload(datagram, address, options);
+    if (!packet.ok()) {
+      if (packet.status().code() == core::StatusCode::kCorruption) {
+        ++stats.rx_dropped_icrc;
+      } else {
+        ++stats.rx_dropped_malformed;
+      }
+      spdlog::debug("udp fabric {}: dropped datagram from {}:{}: {}", bound.ToString(), Ipv4ToString(address.src_ip),
+                    address.src_port, packet.status().ToString());
+      return;
+    }
+    ++stats.rx_packets;
+    stats.rx_bytes += datagram.size();
+    on_receive(std::move(packet).value());
+  }
+
   void ReceiveReady() {
     // Keeps this core alive even if a callback destroys the port.
     std::shared_ptr<PortCore> self = shared_from_this();
-    const size_t batch = std::min(config.batch, kMaxBatch);
+    const size_t batch = std::min(config.batch, gro ? size_t(8) : kMaxBatch);
+    const size_t block_bytes = gro ? kGroBufferBytes : Payload::kPooledCapacity;
     mmsghdr msgs[kMaxBatch];
     iovec iov[kMaxBatch];
     sockaddr_in from[kMaxBatch];
+    alignas(cmsghdr) char control[kMaxBatch][CMSG_SPACE(sizeof(int))];
     size_t handled = 0;
     rx_blocks.resize(batch);
     while (!closed && handled < config.max_rx_per_wakeup) {
       for (size_t i = 0; i < batch; ++i) {
-        if (rx_blocks[i].empty()) rx_blocks[i] = Payload::Allocate(Payload::kPooledCapacity);
+        if (rx_blocks[i].empty()) rx_blocks[i] = Payload::Allocate(block_bytes);
         iov[i] = {rx_blocks[i].mutable_data(), rx_blocks[i].size()};
         msgs[i] = {};
         msgs[i].msg_hdr.msg_name = &from[i];
         msgs[i].msg_hdr.msg_namelen = sizeof from[i];
         msgs[i].msg_hdr.msg_iov = &iov[i];
         msgs[i].msg_hdr.msg_iovlen = 1;
+        if (gro) {
+          msgs[i].msg_hdr.msg_control = control[i];
+          msgs[i].msg_hdr.msg_controllen = sizeof control[i];
+        }
       }
       ++fabric_stats->recv_syscalls;
       const int r = recvmmsg(socket.native_handle(), msgs, unsigned(batch), MSG_DONTWAIT, nullptr);
@@ -210,31 +298,37 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
       }
       if (r == 0) break;
       for (int i = 0; i < r && !closed; ++i) {
-        ++handled;
-        Payload datagram = rx_blocks[i].Slice(0, msgs[i].msg_len);
-        rx_blocks[i] = Payload();
+        const size_t len = msgs[i].msg_len;
         if ((msgs[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || msgs[i].msg_hdr.msg_namelen != sizeof(sockaddr_in)) {
+          ++handled;
           ++stats.rx_dropped_malformed;
           continue;
         }
+        size_t segment = len;  // one datagram unless the kernel coalesced several (GRO)
+        if (gro) {
+          for (cmsghdr* cm = CMSG_FIRSTHDR(&msgs[i].msg_hdr); cm != nullptr; cm = CMSG_NXTHDR(&msgs[i].msg_hdr, cm)) {
+            if (cm->cmsg_level == SOL_UDP && cm->cmsg_type == UDP_GRO) {
+              int size = 0;
+              std::memcpy(&size, CMSG_DATA(cm), sizeof size);
+              if (size > 0) segment = size_t(size);
+            }
+          }
+        }
         const PacketAddress address{ntohl(from[i].sin_addr.s_addr), bound.ipv4, ntohs(from[i].sin_port),
                                     bound.udp_port};
-        DecodeOptions options;
-        options.verify_icrc = config.verify_icrc;
-        auto packet = DecodeUdpPayload(datagram, address, options);
-        if (!packet.ok()) {
-          if (packet.status().code() == core::StatusCode::kCorruption) {
-            ++stats.rx_dropped_icrc;
-          } else {
-            ++stats.rx_dropped_malformed;
-          }
-          spdlog::debug("udp fabric {}: dropped datagram from {}:{}: {}", bound.ToString(),
-                        Ipv4ToString(address.src_ip), address.src_port, packet.status().ToString());
+        if (gro && segment >= len && len <= Payload::kPooledCapacity) {
+          // A lone small datagram: copy it to a pooled block and keep the big buffer.
+          ++handled;
+          Deliver(Payload::CopyOf(rx_blocks[i].span().first(len)), address);
           continue;
         }
-        ++stats.rx_packets;
-        stats.rx_bytes += datagram.size();
-        on_receive(std::move(packet).value());
+        Payload block = std::move(rx_blocks[i]);
+        rx_blocks[i] = Payload();
+        if (segment < len) ++fabric_stats->gro_receives;
+        for (size_t off = 0; off < len && !closed; off += segment) {
+          ++handled;
+          Deliver(block.Slice(off, std::min(segment, len - off)), address);
+        }
       }
       if (size_t(r) < batch) break;  // socket drained
     }
@@ -289,6 +383,11 @@ Result<std::unique_ptr<FabricPort>> UdpFabric::Attach(const NodeAddress& address
   if (ec) return Status::IOError("cannot make UDP socket non-blocking: " + ec.message());
   SetBuffer(core->socket.native_handle(), SO_SNDBUFFORCE, SO_SNDBUF, config_.socket_buffer_bytes);
   SetBuffer(core->socket.native_handle(), SO_RCVBUFFORCE, SO_RCVBUF, config_.socket_buffer_bytes);
+  if (config_.gso) {
+    int on = 1;
+    core->gro = setsockopt(core->socket.native_handle(), SOL_UDP, UDP_GRO, &on, sizeof on) == 0;
+    core->gso = true;  // verified by the first coalesced send; falls back if refused
+  }
   const udp::endpoint local = core->socket.local_endpoint(ec);
   if (ec) return Status::IOError("cannot read bound UDP address: " + ec.message());
   core->bound = NodeAddress{address.ipv4, local.port()};

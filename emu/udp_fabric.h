@@ -8,8 +8,9 @@
 // Sending: Send encodes the headers and ICRC and queues the datagram (headers, payload and
 // trailer as a 3-part iovec, so the payload is not copied in user space); queued datagrams
 // leave in sendmmsg() batches from a task posted on the runtime, or at once when a batch is
-// full. If the socket buffer is full the port waits for it to drain; beyond
-// max_queued_datagrams further packets are dropped (counted, as a full NIC queue would).
+// full, coalesced with UDP GSO where possible (config.gso). If the socket buffer is full the
+// port waits for it to drain; beyond max_queued_datagrams further packets are dropped
+// (counted, as a full NIC queue would).
 // Receiving: recvmmsg() batches into pooled Payload blocks; packets are decoded without a
 // copy (the payload shares the receive block), checked (ICRC unless disabled) and handed to
 // the callback from the socket's completion handler on the runtime thread.
@@ -40,6 +41,10 @@ struct UdpFabricConfig {
   size_t batch = 32;            // datagrams per sendmmsg/recvmmsg call (1..64)
   size_t max_rx_per_wakeup = 512;  // datagrams handled before yielding to other tasks
   bool verify_icrc = true;      // drop received packets whose ICRC fails
+  // Linux UDP segmentation offload: runs of equal-size datagrams to one peer leave as one
+  // UDP_SEGMENT send, and the socket accepts coalesced receives (UDP_GRO). The datagrams on
+  // the wire are the same; only the per-datagram system-call cost goes away.
+  bool gso = true;
 
   core::Status Validate() const;
 };
@@ -48,6 +53,8 @@ struct UdpFabricStats {
   uint64_t send_syscalls = 0;
   uint64_t recv_syscalls = 0;
   uint64_t send_would_block = 0;  // times the socket buffer was full
+  uint64_t gso_sends = 0;         // messages sent as several datagrams with UDP_SEGMENT
+  uint64_t gro_receives = 0;      // receives that returned several coalesced datagrams
 };
 
 class UdpFabric final : public Fabric {

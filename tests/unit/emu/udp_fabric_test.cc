@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <memory>
 #include <vector>
 
@@ -112,6 +113,26 @@ TEST(UdpFabric, WindowedStreamArrivesInOrder) {
   EXPECT_TRUE(in_order);
   EXPECT_GT(fabric.stats().send_syscalls, 0u);
   EXPECT_LT(fabric.stats().send_syscalls, uint64_t(kTotal)) << "sendmmsg should batch";
+  std::printf("send syscalls %llu, GSO sends %llu, GRO receives %llu\n",
+              (unsigned long long)fabric.stats().send_syscalls, (unsigned long long)fabric.stats().gso_sends,
+              (unsigned long long)fabric.stats().gro_receives);
+}
+
+TEST(UdpFabric, WorksWithoutSegmentationOffload) {
+  core::RealRuntime rt;
+  UdpFabricConfig config;
+  config.gso = false;
+  config.batch = 1;
+  UdpFabric fabric(rt, config);
+  std::vector<RocePacket> got;
+  auto a = std::move(fabric.Attach(kLoopbackAnyPort, [](RocePacket) {}).value());
+  auto b = std::move(fabric.Attach(kLoopbackAnyPort, [&](RocePacket p) { got.push_back(std::move(p)); }).value());
+  for (uint32_t i = 0; i < 100; ++i) ASSERT_TRUE(a->Send(b->address(), Packet(0x07, i, 1024, 3)).ok());
+  for (int i = 0; i < 100 && got.size() < 100; ++i) rt.RunFor(Duration::Milliseconds(10));
+  ASSERT_EQ(got.size(), 100u);
+  for (uint32_t i = 0; i < 100; ++i) EXPECT_EQ(got[i].bth.psn, i);
+  EXPECT_EQ(fabric.stats().gso_sends, 0u);
+  EXPECT_EQ(fabric.stats().gro_receives, 0u);
 }
 
 TEST(UdpFabric, BadDatagramsAreCountedAndDropped) {
