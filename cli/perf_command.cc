@@ -84,6 +84,7 @@ struct PerfOptions {
   bool json = false;
   bool latency = false;
   double timeout_s = 60;
+  bool busy_poll = true;
 };
 
 // Test parameters the client sends; the server runs what the client asks for.
@@ -173,6 +174,32 @@ struct Side {
   std::unique_ptr<emu::MemoryRegion> mr;
   std::unique_ptr<emu::QueuePair> qp;
   uint32_t psn = 0;
+  bool is_client = false;
+
+  // After a bandwidth run: checks that the bytes this side received are the peer's. Returns
+  // an empty string, or what is wrong. For atomics (server side) the counter must have been
+  // incremented exactly `iters` times.
+  std::string Verify(const Params& p) const {
+    if (p.latency) return {};
+    bool receiver = (p.test == Test::kRead) == is_client;
+    if (!receiver) return {};
+    if (p.test == Test::kAtomic) {
+      uint64_t start = 0, now = 0;
+      for (int i = 7; i >= 0; --i) start = start << 8 | Pattern(i, is_client);
+      std::memcpy(&now, buf, 8);
+      if (now != start + p.iters) {
+        return "atomic counter is " + std::to_string(now - start) + " increments, expected " +
+               std::to_string(p.iters);
+      }
+      return {};
+    }
+    for (uint64_t i = 0; i < p.size; ++i) {
+      if (buf[i] != Pattern(i, !is_client)) {
+        return "data mismatch at byte " + std::to_string(i);
+      }
+    }
+    return {};
+  }
 
   ~Side() {
     qp.reset();
@@ -182,8 +209,15 @@ struct Side {
     dev.reset();
   }
 
+  // The byte pattern each side's buffer starts with; the two sides differ at every byte, so
+  // the receiving side can check that what arrived is exactly what was sent.
+  static uint8_t Pattern(uint64_t i, bool client) {
+    return static_cast<uint8_t>(i * 131 + 7 + (client ? 0 : 101));
+  }
+
   core::Status Open(emu::Fabric& fabric, const emu::NodeAddress& addr, const Params& p,
-                    uint32_t psn_seed) {
+                    uint32_t psn_seed, bool client) {
+    is_client = client;
     auto d = emu::Device::Open(fabric, addr, {.max_unacked_psns = 512, .packets_per_ack_req = 64});
     if (!d.ok()) return d.status();
     dev = std::move(d).value();
@@ -197,7 +231,7 @@ struct Side {
     buf_len = 2 * std::max<uint64_t>(p.size, 64);
     storage.assign(buf_len + 4096, 0);
     buf = reinterpret_cast<uint8_t*>((reinterpret_cast<uintptr_t>(storage.data()) + 4095) & ~uintptr_t{4095});
-    for (uint64_t i = 0; i < buf_len; ++i) buf[i] = static_cast<uint8_t>(i * 131 + 7);
+    for (uint64_t i = 0; i < buf_len; ++i) buf[i] = Pattern(i, client);
     auto m = pd->RegisterMemory(buf, buf_len,
                                 emu::kAccessLocalWrite | emu::kAccessRemoteWrite |
                                     emu::kAccessRemoteRead | emu::kAccessRemoteAtomic);
@@ -295,7 +329,14 @@ class Driver {
     bool active = client_ || p_.test == Test::kSend || (p_.latency && p_.test == Test::kWrite);
     if (!active) return;
     start_ = rt_.Now();
-    Schedule();
+    if (p_.latency) {
+      Schedule();  // busy-poll, as perftest's latency tests do
+    } else {
+      // Bandwidth: woken by completions (a completion channel), so the engine gets the CPU.
+      s_.cq->SetCompletionHandler([this] { OnCompletions(); });
+      s_.cq->RequestNotify();
+      rt_.Post([this] { OnCompletions(); });
+    }
   }
 
   void Finish(std::string error = {}) {
@@ -311,6 +352,14 @@ class Driver {
   }
 
  private:
+  void OnCompletions() {
+    if (done_) return;
+    Tick();
+    if (done_) return;
+    s_.cq->RequestNotify();
+    if (s_.cq->size() > 0) rt_.Post([this] { OnCompletions(); });
+  }
+
   void Schedule() {
     rt_.Post([this] {
       if (done_) return;
@@ -611,10 +660,10 @@ int RunInProc(const PerfOptions& o, const Params& p) {
     fabric = capture.get();
   }
   Side server, client;
-  if (auto st = server.Open(*fabric, {emu::Ipv4(10, 0, 0, 1), emu::kRoceUdpPort}, p, 1); !st.ok()) {
+  if (auto st = server.Open(*fabric, {emu::Ipv4(10, 0, 0, 1), emu::kRoceUdpPort}, p, 1, false); !st.ok()) {
     return Fail(st.message(), 1);
   }
-  if (auto st = client.Open(*fabric, {emu::Ipv4(10, 0, 0, 2), emu::kRoceUdpPort}, p, 2); !st.ok()) {
+  if (auto st = client.Open(*fabric, {emu::Ipv4(10, 0, 0, 2), emu::kRoceUdpPort}, p, 2, true); !st.ok()) {
     return Fail(st.message(), 1);
   }
   ConnInfo si = server.Local(), ci = client.Local();
@@ -640,6 +689,9 @@ int RunInProc(const PerfOptions& o, const Params& p) {
   if (timed_out) return Fail("timed out after " + std::to_string(o.timeout_s) + " s", 1);
   if (!cd.results().ok) return Fail("client: " + cd.results().error, 1);
   if (!sd.results().ok) return Fail("server: " + sd.results().error, 1);
+  for (const Side* side : {&server, &client}) {
+    if (std::string err = side->Verify(p); !err.empty()) return Fail(err, 1);
+  }
   Report(o, p, cd.results(), "inproc");
   return 0;
 }
@@ -713,7 +765,7 @@ int RunUdp(const PerfOptions& o, Params p) {
   ConnInfo remote;
   std::string line;
   if (client) {
-    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid())); !st.ok()) {
+    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid()), true); !st.ok()) {
       return Fail(st.message(), 1);
     }
     boost::asio::write(sock, boost::asio::buffer(Serialize(p, side.Local())), ec);
@@ -731,7 +783,7 @@ int RunUdp(const PerfOptions& o, Params p) {
     }
     p = cp;  // the client decides the parameters, the server follows
     if (auto st = ValidateParams(p); !st.ok()) return Fail("client: " + st.message(), 1);
-    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid())); !st.ok()) {
+    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid()), false); !st.ok()) {
       return Fail(st.message(), 1);
     }
     if (auto st = side.Connect(remote, p); !st.ok()) return Fail(st.message(), 1);
@@ -761,8 +813,18 @@ int RunUdp(const PerfOptions& o, Params p) {
     timed_out = true;
     rt.Stop();
   });
-  while (!d.done() && !timed_out && !(peer_done && !client)) {
-    rt.Run();
+  auto finished = [&] {
+    return timed_out || (client ? d.done() || peer_done : peer_done);
+  };
+  while (!finished()) {
+    if (o.busy_poll) {
+      // Like perftest, spin instead of sleeping in epoll: a sleeping process pays a
+      // scheduler wake-up (microseconds, milliseconds on a loaded machine) per batch.
+      io.restart();
+      while (!finished() && !io.stopped()) io.poll();
+    } else {
+      rt.Run();
+    }
     if (client && peer_done && !d.done()) {
       d.Finish("server went away (" + peer_error + ")");
     }
@@ -775,8 +837,9 @@ int RunUdp(const PerfOptions& o, Params p) {
   sock.close(ec);
   if (timed_out) return Fail("timed out after " + std::to_string(o.timeout_s) + " s", 1);
   if (!d.results().ok) return Fail(d.results().error, 1);
+  if (std::string err = side.Verify(p); !err.empty()) return Fail(err, 1);
   if (client) Report(o, p, d.results(), "udp");
-  else if (!o.json) std::fprintf(stderr, "s3rdma perf: server done\n");
+  else std::fprintf(stderr, "s3rdma perf: server done%s\n", p.latency ? "" : ", received data verified");
   return 0;
 }
 
@@ -834,6 +897,8 @@ void AddPerfCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--pcap", opts->pcap, "write every RoCEv2 packet to this pcap file");
   cmd->add_option("--timeout", opts->timeout_s, "give up after this many seconds (default 60)");
   cmd->add_flag("--json", opts->json, "print the result as JSON");
+  cmd->add_flag("!--no-busy-poll", opts->busy_poll,
+                "udp: sleep in epoll between packets instead of spinning a core (perftest spins)");
   cmd->add_flag("--latency", opts->latency, "measure latency instead of bandwidth");
   cmd->callback([opts, &run] { run = [opts] { return RunPerf(*opts); }; });
 }

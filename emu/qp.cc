@@ -37,6 +37,7 @@ RcQp::RcQp(ProtectionDomain* pd, const QpInitAttr& init)
 
 RcQp::~RcQp() {
   retransmit_timer_.Cancel();
+  retransmit_armed_ = false;
   rnr_timer_.Cancel();
   device_->RemoveQp(qpn_);
   --pd_->live_objects_;
@@ -162,6 +163,7 @@ int RcQp::Modify(const QpAttr& a, uint32_t mask) {
   } else if (to == QpState::kReset) {
     // Back to a fresh QP: everything outstanding is discarded without completions.
     retransmit_timer_.Cancel();
+    retransmit_armed_ = false;
     rnr_timer_.Cancel();
     sq_head_ = sq_tail_ = req_idx_ = 0;
     rq_head_ = rq_tail_ = 0;
@@ -326,6 +328,7 @@ void RcQp::EnterError(WcStatus head_status, bool fail_head) {
   state_ = QpState::kErr;
   attr_.qp_state = state_;
   retransmit_timer_.Cancel();
+  retransmit_armed_ = false;
   rnr_timer_.Cancel();
   rnr_wait_ = false;
   ack_scheduled_ = false;

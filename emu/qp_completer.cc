@@ -194,6 +194,7 @@ void RcQp::OnRnrNak(const RocePacket& pkt) {
   if (attr_.rnr_retry != 7) --rnr_retry_left_;  // 7 means retry forever
   rnr_wait_ = true;
   retransmit_timer_.Cancel();
+  retransmit_armed_ = false;
   // Everything after the RNR'd packet is discarded by the responder; resend from it once
   // the responder's RNR timer has passed.
   rnr_timer_ = device_->runtime().After(RnrTimerDelay(pkt.aeth.value()),

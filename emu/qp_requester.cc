@@ -176,10 +176,15 @@ void RcQp::SendNextPacket(SendWqe& w) {
 }
 
 void RcQp::ArmRetransmitTimer() {
-  if (attr_.timeout == 0 || retransmit_timer_.Pending()) return;
+  // One timer at a time; it re-arms itself lazily at the newest deadline (OnRetransmitTimer)
+  // instead of being cancelled and re-created for every packet or ACK.
+  if (attr_.timeout == 0 || retransmit_armed_) return;
+  retransmit_armed_ = true;
   retransmit_timer_ = device_->runtime().At(
       retransmit_deadline_, [this, alive = std::weak_ptr<char>(alive_)] {
-        if (!alive.expired()) OnRetransmitTimer();
+        if (alive.expired()) return;
+        retransmit_armed_ = false;
+        OnRetransmitTimer();
       });
 }
 

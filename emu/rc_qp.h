@@ -192,6 +192,7 @@ class RcQp {
   uint8_t retry_left_ = 0;
   uint8_t rnr_retry_left_ = 0;
   core::TimerHandle retransmit_timer_;
+  bool retransmit_armed_ = false;
   core::Time retransmit_deadline_;
   core::TimerHandle rnr_timer_;
 
