@@ -9,8 +9,9 @@
 # and prints wall time (whole process, measured here), simulated makespan and aggregate
 # throughput (total bytes / makespan, GB = 10^9 bytes) of each, then the speed-up and the
 # difference in predicted aggregate. ONLY=simgrid or ONLY=s3rdma runs one side.
-# The two draw their random storage hosts from different streams, so their aggregates
-# differ by sampling noise as well as by model; compare at large K.
+# Both draw the storage host of every transfer from the same per-stream core::Rng
+# streams (see simgrid_star.cc), so they answer the same question and differences are
+# the models'; another SEED moves both aggregates by a few percent.
 set -euo pipefail
 if [ $# -lt 4 ] || [ $# -gt 5 ]; then
   echo "usage: bench/simgrid/run.sh N M Q K [SEED]   (env: ONLY=simgrid|s3rdma, S3RDMA_BUILD_DIR)" >&2

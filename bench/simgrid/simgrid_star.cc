@@ -5,7 +5,11 @@
 // transfer crosses two links: the storage host's uplink and the client's downlink.
 // Each client runs Q actors ("streams"); each stream does K back-to-back transfers of
 // SIZE bytes (host-to-host Comm::sendto, no disks, no compute) from a storage host drawn
-// uniformly at random, from a core::Rng stream forked per (client, stream) off SEED.
+// uniformly at random (Rng::Below(N)), from a core::Rng stream per (client, stream)
+// derived exactly as s3rdma sim derives it for workload 0 (sim/world.cc:
+// Rng(seed).Fork("workload").Fork(0).Fork(client * Q + stream)), so both simulators are
+// asked about the same sequence of transfers: the makespan is set by the busiest storage
+// host, and different random draws alone move the aggregate by several percent.
 // Run with --cfg=network/model:CM02 (bench/simgrid/run.sh does) for plain max-min sharing.
 //
 // Prints one "key=value" line per figure: wall time of the simulation (platform build
@@ -106,7 +110,7 @@ int main(int argc, char** argv) {
   for (uint64_t i = 0; i < n; ++i) storage.push_back(AddHost(zone, "storage-" + std::to_string(i)));
   for (uint64_t i = 0; i < m; ++i) clients.push_back(AddHost(zone, "client-" + std::to_string(i)));
   zone->seal();
-  const s3rdma::core::Rng root(seed);
+  const s3rdma::core::Rng root = s3rdma::core::Rng(seed).Fork("workload").Fork(0);
   for (uint64_t c = 0; c < m; ++c) {
     for (uint64_t s = 0; s < q; ++s) {
       sg4::Actor::create("stream-" + std::to_string(c) + "-" + std::to_string(s), clients[c],
