@@ -25,6 +25,12 @@ bool RcQp::AckBefore(uint32_t psn) {
       if (!w.is_read_or_atomic() && PsnDiff(psn, comp_psn_) > 0) {
         comp_psn_ = psn;
         progress = true;
+        if (req_idx_ == sq_head_ && PsnDiff(psn, req_psn_) > 0) {
+          // Being resent after a go-back-N, but the responder has more of it than we
+          // thought (an ACK of the earlier transmission): skip what it already has.
+          req_psn_ = psn;
+          req_offset_ = static_cast<uint32_t>(PsnDiff(psn, w.first_psn)) * mtu();
+        }
       }
       break;
     }
@@ -34,7 +40,15 @@ bool RcQp::AckBefore(uint32_t psn) {
       ok = false;
       break;
     }
-    if (w.state != WqeState::kSent) break;  // cannot be acked before it was fully sent
+    if (w.state == WqeState::kSending) {
+      // Fully acknowledged while being resent (the ACK of the earlier transmission came
+      // late): it is done; the requester continues with the next WQE.
+      if (req_idx_ != sq_head_) break;  // cannot happen: only sq(req_idx_) is kSending
+      ++req_idx_;
+      req_offset_ = 0;
+      noack_pkts_ = 0;
+      if (PsnDiff(PsnAdd(w.last_psn(), 1), req_psn_) > 0) req_psn_ = PsnAdd(w.last_psn(), 1);
+    }
     comp_psn_ = PsnAdd(w.last_psn(), 1);
     CompleteSend(w, WcStatus::kSuccess);
     ++sq_head_;

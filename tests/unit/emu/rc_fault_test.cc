@@ -22,8 +22,6 @@ using testing::PairOptions;
 using testing::RcPair;
 
 constexpr int kOps = 24;
-constexpr uint32_t kSlot = 1024;          // per-op region in each buffer
-constexpr size_t kCounterOffset = 60000;  // fetch-and-add target in B
 
 struct Outcome {
   bool all_ok = false;
@@ -35,9 +33,25 @@ struct Op {
   uint32_t len;
 };
 
-Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& label) {
+// Buffer layout, per op i with `slot` bytes each: A sends/writes from [i*slot, +len) and
+// reads into [i*slot + slot/2, +len) from the same place in B; B receives SEND i into
+// recv_base + i*slot; fetch-and-add results land in A at fa_base + 8i; B's counter is at
+// counter_off.
+Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& label,
+                uint32_t max_len, bool small_window) {
   SCOPED_TRACE("config=" + label + " seed=" + std::to_string(seed));
+  const uint32_t kSlot = std::max<uint32_t>(1024, 2 * max_len);
+  const size_t recv_base = size_t(kOps) * kSlot;
+  const size_t fa_base = size_t(kOps) * kSlot;
+  const size_t kCounterOffset = 2 * size_t(kOps) * kSlot;
   PairOptions o;
+  o.buf_bytes = kCounterOffset + 4096;
+  if (small_window) {
+    // Long messages through a narrow window with frequent ACK requests: partial ACKs,
+    // window stalls and mid-message go-back-N.
+    o.dev.max_unacked_psns = 8;
+    o.dev.packets_per_ack_req = 3;
+  }
   o.fabric.seed = seed;
   o.fabric.faults = faults;
   o.fabric.latency = core::Duration::Microseconds(2);
@@ -53,19 +67,19 @@ Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& lab
   auto& b = p.b();
 
   std::vector<Op> ops(kOps);
-  Fill(a.buf, 0, kOps * kSlot, seed);
-  Fill(b.buf, 0, kOps * kSlot, seed + 1);
+  Fill(a.buf, 0, size_t(kOps) * kSlot, seed);
+  Fill(b.buf, 0, size_t(kOps) * kSlot, seed + 1);
   std::vector<uint8_t> a0 = a.buf, b0 = b.buf;
   uint64_t counter0 = rng.NextU64() >> 8;
   std::memcpy(b.buf.data() + kCounterOffset, &counter0, 8);
   int nsend = 0;
   for (int i = 0; i < kOps; ++i) {
-    Sge rs = b.sge(32768 + i * kSlot, kSlot);  // room for one SEND per op index
+    Sge rs = b.sge(recv_base + i * kSlot, kSlot);  // room for one SEND per op index
     EXPECT_EQ(b.qp->PostRecv({uint64_t(i), {&rs, 1}}), 0);
   }
   for (int i = 0; i < kOps; ++i) {
     uint32_t kind = static_cast<uint32_t>(rng.Below(4));
-    uint32_t len = static_cast<uint32_t>(rng.Below(kSlot / 2 + 1));
+    uint32_t len = static_cast<uint32_t>(rng.Below(max_len + 1));
     Op& op = ops[i];
     SendWr wr;
     wr.wr_id = i;
@@ -87,7 +101,7 @@ Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& lab
       wr.rdma.rkey = b.mr->rkey();
     } else {
       op = {WrOpcode::kAtomicFetchAndAdd, 8};
-      s = a.sge(40000 + i * 8, 8);
+      s = a.sge(fa_base + i * 8, 8);
       wr.atomic.remote_addr = b.addr(kCounterOffset);
       wr.atomic.rkey = b.mr->rkey();
       wr.atomic.compare_add = uint64_t(i) + 1;
@@ -129,7 +143,7 @@ Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& lab
           << "READ " << i << " corrupted";
     } else if (op.opcode == WrOpcode::kAtomicFetchAndAdd) {
       uint64_t got;
-      std::memcpy(&got, a.buf.data() + 40000 + i * 8, 8);
+      std::memcpy(&got, a.buf.data() + fa_base + i * 8, 8);
       EXPECT_EQ(got, sum) << "FETCH_ADD " << i << " saw a wrong value (executed twice?)";
       sum += uint64_t(i) + 1;
     }
@@ -156,7 +170,7 @@ Outcome RunSeed(uint64_t seed, const FaultConfig& faults, const std::string& lab
     }
     EXPECT_EQ(rwc.wr_id, uint64_t(sends_seen)) << "receives complete in posted order";
     EXPECT_EQ(rwc.byte_len, ops[send_idx].len) << "SEND " << send_idx;
-    EXPECT_EQ(std::memcmp(b.buf.data() + 32768 + sends_seen * kSlot,
+    EXPECT_EQ(std::memcmp(b.buf.data() + recv_base + sends_seen * kSlot,
                           a0.data() + send_idx * kSlot, ops[send_idx].len),
               0)
         << "SEND " << send_idx << " corrupted";
@@ -174,6 +188,8 @@ struct SweepConfig {
   FaultConfig faults;
   uint64_t first_seed;
   int seeds;
+  uint32_t max_len = 512;  // bytes per operation (MTU 256)
+  bool small_window = false;
 };
 
 void PrintTo(const SweepConfig& c, std::ostream* os) { *os << c.name; }
@@ -184,7 +200,7 @@ TEST_P(RcFaultSweep, EveryMessageIntactExactlyOnceInOrderOrRetryExceeded) {
   const SweepConfig& c = GetParam();
   int ok = 0, failed = 0;
   for (int i = 0; i < c.seeds; ++i) {
-    Outcome r = RunSeed(c.first_seed + i, c.faults, c.name);
+    Outcome r = RunSeed(c.first_seed + i, c.faults, c.name, c.max_len, c.small_window);
     ok += r.all_ok;
     failed += r.failed_retry_exceeded;
     if (::testing::Test::HasFailure()) {
@@ -236,12 +252,14 @@ FaultConfig Everything() {
 INSTANTIATE_TEST_SUITE_P(
     Faults, RcFaultSweep,
     ::testing::Values(SweepConfig{"loss1", Loss(0.01), 1000, 300},
-                      SweepConfig{"loss5", Loss(0.05), 2000, 400},
-                      SweepConfig{"loss20", Loss(0.20), 3000, 400},
+                      SweepConfig{"loss5", Loss(0.05), 2000, 350},
+                      SweepConfig{"loss20", Loss(0.20), 3000, 350},
                       SweepConfig{"reorder", Reorder(), 4000, 250},
                       SweepConfig{"duplicate", Duplicate(), 5000, 250},
                       SweepConfig{"corrupt", Corrupt(), 6000, 200},
-                      SweepConfig{"mixed", Everything(), 7000, 200}),
+                      SweepConfig{"mixed", Everything(), 7000, 200},
+                      SweepConfig{"long_loss5", Loss(0.05), 8000, 100, 8192, true},
+                      SweepConfig{"long_mixed", Everything(), 9000, 100, 8192, true}),
     [](const ::testing::TestParamInfo<SweepConfig>& i) { return std::string(i.param.name); });
 
 TEST(RcFault, FaultsReallyHappenAndAreRecovered) {

@@ -55,6 +55,7 @@ struct PairOptions {
   QpCap cap;
   int cq_size = 4096;
   bool sq_sig_all = false;
+  DeviceOptions dev;
 };
 
 // Brings `qp` through INIT, RTR and RTS towards `peer`. Returns the first non-zero errno.
@@ -132,7 +133,7 @@ class RcPair {
 
  private:
   void InitNode(Node& n, uint32_t ip) {
-    auto dev = Device::Open(fabric_, NodeAddress{ip, kRoceUdpPort});
+    auto dev = Device::Open(fabric_, NodeAddress{ip, kRoceUdpPort}, opts_.dev);
     ASSERT_TRUE(dev.ok()) << dev.status().ToString();
     n.dev = std::move(dev).value();
     n.pd = std::move(n.dev->AllocPd()).value();
