@@ -137,7 +137,7 @@ int RunSim(const SimOptions& o) {
       point_sets.push_back(axes[k].key + "=" + axes[k].values[idx[k]]);
       values.push_back(axes[k].values[idx[k]]);
     }
-    std::fprintf(stderr, "sweep point %zu/%zu\r", i + 1, total);
+    if (isatty(2) && !o.no_progress) std::fprintf(stderr, "sweep point %zu/%zu\r", i + 1, total);
     sim::SweepPoint p;
     p.values = values;
     if (int rc = RunOne(o, point_sets, &p.result, true); rc != 0) return rc;
@@ -148,7 +148,7 @@ int RunSim(const SimOptions& o) {
     }
     points.push_back(std::move(p));
   }
-  std::fprintf(stderr, "%40s\r", "");
+  if (isatty(2) && !o.no_progress) std::fprintf(stderr, "%40s\r", "");
   std::printf("sweep of %s (seed %llu, %zu points)\n", o.scenario.c_str(),
               static_cast<unsigned long long>(points.empty() ? 0 : points[0].result.seed), total);
   std::fputs(sim::SweepTable(keys, points).c_str(), stdout);

@@ -81,9 +81,8 @@ ActivityId FlowSolver::Start(double amount, std::span<const ResourceUse> uses, d
     for (const Use& prev : a.uses) S3_CHECK_MSG(prev.resource != u.resource, "duplicate resource");
     a.uses.push_back(Use{u.resource, u.weight, static_cast<uint32_t>(r.activities.size())});
     r.activities.push_back(slot);
-    MarkDirty(u.resource);
   }
-  if (uses.empty()) pending_new_.push_back(slot);
+  pending_new_.push_back(slot);
   ++active_count_;
   ++stats_.started;
   ScheduleSolve();
@@ -188,8 +187,10 @@ void FlowSolver::Solve() {
   for (ResourceId r : dirty_) {
     resources_[r].dirty = false;
     AddResourceToRegion(r);
-    // Copy: AddToRegion does not modify resource lists, but keep the loop obviously safe.
-    for (uint32_t slot : resources_[r].activities) AddToRegion(slot);
+    // Only activities that depend on r may speed up; the rest are reached by widening.
+    for (uint32_t slot : resources_[r].activities) {
+      if (activities_[slot].bottleneck == r) AddToRegion(slot);
+    }
   }
   dirty_.clear();
   for (uint32_t slot : pending_new_) {
@@ -290,8 +291,21 @@ bool FlowSolver::WidenWhereNotOptimal() {
   std::vector<ResourceId> widen;
   const size_t n = region_resources_.size();
   for (size_t i = 0; i < n; ++i) {
+    Resource& res = resources_[region_resources_[i]];
+    res.region_old_bn = 0;
+    res.region_new_bn = 0;
+  }
+  for (uint32_t slot : region_activities_) {
+    const Activity& a = activities_[slot];
+    if (a.bottleneck < kBoundBottleneck) ++resources_[a.bottleneck].region_old_bn;
+    if (a.new_bottleneck < kBoundBottleneck) ++resources_[a.new_bottleneck].region_new_bn;
+  }
+  for (size_t i = 0; i < n; ++i) {
     const ResourceId r = region_resources_[i];
     const Resource& res = resources_[r];
+    // Nothing to check where no activity (inside or outside) is bottlenecked: such a
+    // resource constrains nobody's rate, however many activities cross it.
+    if (res.bottlenecked == res.region_old_bn && res.region_new_bn == 0) continue;
     double usage = 0;
     double max_rate = 0;
     double max_outside = 0;
@@ -344,15 +358,26 @@ bool FlowSolver::WidenWhereNotOptimal() {
 void FlowSolver::Commit() {
   for (uint32_t slot : region_activities_) {
     Activity& a = activities_[slot];
-    a.bottleneck = a.new_bottleneck;
+    if (a.bottleneck != a.new_bottleneck) {
+      if (a.bottleneck < kBoundBottleneck) --resources_[a.bottleneck].bottlenecked;
+      if (a.new_bottleneck < kBoundBottleneck) ++resources_[a.new_bottleneck].bottlenecked;
+      a.bottleneck = a.new_bottleneck;
+    }
     if (a.new_rate == a.rate && (a.rate == 0 || a.timer.Pending())) continue;
     Settle(a);
+    for (const Use& u : a.uses) {
+      Resource& res = resources_[u.resource];
+      SetUsage(res, res.usage + u.weight * (a.new_rate - a.rate));
+      ++res.updates;
+    }
     a.rate = a.new_rate;
     ScheduleCompletion(slot);
   }
-  // Usages from scratch on every touched resource: no drift from repeated +=/-=.
+  // Now and then, the exact sum: incremental +=/-= must not drift over millions of events.
   for (ResourceId r : region_resources_) {
     Resource& res = resources_[r];
+    if (res.updates < 64 + res.activities.size() / 4) continue;
+    res.updates = 0;
     double usage = 0;
     for (uint32_t slot : res.activities) {
       const Activity& a = activities_[slot];
@@ -391,6 +416,8 @@ void FlowSolver::Complete(uint32_t slot) {
 void FlowSolver::Remove(uint32_t slot) {
   Activity& a = activities_[slot];
   a.timer.Cancel();
+  if (a.bottleneck < kBoundBottleneck) --resources_[a.bottleneck].bottlenecked;
+  a.bottleneck = kNoBottleneck;
   for (const Use& u : a.uses) {
     Resource& res = resources_[u.resource];
     const uint32_t last = res.activities.back();
@@ -405,7 +432,9 @@ void FlowSolver::Remove(uint32_t slot) {
       }
     }
     SetUsage(res, res.usage - u.weight * a.rate);
-    MarkDirty(u.resource);
+    ++res.updates;
+    // Freed capacity matters only to activities bottlenecked on this resource.
+    if (res.bottlenecked > 0) MarkDirty(u.resource);
   }
   a.uses.clear();
   a.live = false;
@@ -415,7 +444,7 @@ void FlowSolver::Remove(uint32_t slot) {
   a.timer = core::TimerHandle();
   --active_count_;
   free_slots_.push_back(slot);
-  if (!dirty_.empty()) ScheduleSolve();
+  ScheduleSolve();
 }
 
 }  // namespace s3rdma::models

@@ -9,13 +9,15 @@
 //
 // Rates are the weighted max-min fair allocation (SimGrid's LMM, progressive filling):
 // no activity's rate can grow without shrinking that of another activity whose rate is
-// not larger. The allocation is recomputed incrementally: starting and ending activities
-// mark their resources dirty; one solve per virtual instant (batched with Post) refills
-// the activities on dirty resources against the capacity left by the others, then checks
-// the max-min optimality condition (every activity has a bottleneck: a saturated resource
-// on which its rate is the largest, or its bound) on the boundary and widens the region
-// only where it fails. Typically only a few dozen activities are touched per event even
-// with 10^5 active; the worst case is the whole connected component.
+// not larger. The allocation is recomputed incrementally, once per virtual instant
+// (batched with Post): the region to refill starts with the new activities and the
+// activities of resources that lost an activity and are someone's bottleneck; it is
+// refilled against the capacity the other activities hold; then the max-min optimality
+// condition (every activity has a bottleneck: a saturated resource on which its rate is
+// the largest, or its bound) is checked where the region touches the rest, and the
+// region widens only where it fails. A shared but unsaturated resource (a spine link)
+// does not couple its activities, so typically a few dozen activities are touched per
+// event even with 10^5 active; the worst case is the whole connected component.
 //
 // Completion: each activity has one timer on the VirtualRuntime at
 // now + ceil(remaining / rate) (integer picoseconds); it is cancelled and rescheduled
@@ -117,6 +119,8 @@ class FlowSolver {
     double used_work = 0;    // integral of usage up to last_ps
     int64_t last_ps = 0;
     std::vector<uint32_t> activities;  // activity slots
+    uint32_t bottlenecked = 0;  // live activities whose committed bottleneck is this resource
+    uint32_t updates = 0;       // incremental usage updates since the last exact sum
     // Solve scratch.
     uint32_t mark = 0;       // == epoch_ when in the current region
     bool dirty = false;
@@ -124,6 +128,8 @@ class FlowSolver {
     double weight_sum = 0;   // of unfrozen region activities
     uint32_t unfrozen = 0;   // unfrozen region activities on it
     uint32_t version = 0;    // heap entry validity
+    uint32_t region_old_bn = 0;  // region activities whose committed bottleneck is this
+    uint32_t region_new_bn = 0;  // region activities whose new bottleneck is this
   };
   struct Activity {
     std::vector<Use> uses;
