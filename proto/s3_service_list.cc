@@ -30,9 +30,11 @@ struct Page {
   std::string next_from;  // inclusive start of the next page
 };
 
+// `from` is inclusive; `after` (marker / start-after, may be empty) excludes a common prefix
+// that is not greater than it, as S3 does when a marker names a prefix.
 core::Result<Page> Collect(ObjectStore& store, const std::string& bucket,
                            const std::string& prefix, const std::string& delimiter,
-                           std::string from, size_t max_keys) {
+                           std::string from, size_t max_keys, const std::string& after = {}) {
   Page page;
   constexpr size_t kBatch = 1000;
   bool done = false;
@@ -45,6 +47,12 @@ core::Result<Page> Collect(ObjectStore& store, const std::string& bucket,
       if (!delimiter.empty()) {
         const size_t pos = meta.key.find(delimiter, prefix.size());
         if (pos != std::string::npos) cp = meta.key.substr(0, pos + delimiter.size());
+      }
+      if (!cp.empty() && !after.empty() && cp <= after) {
+        from = PrefixEnd(cp);
+        if (from.empty()) done = true;
+        restarted = true;
+        break;
       }
       if (page.entries.size() == max_keys) {
         page.truncated = true;
@@ -119,7 +127,8 @@ S3Response ListObjects(RequestContext& ctx, int version) {
   } else if (!marker.empty()) {
     from = marker + std::string(1, '\0');
   }
-  auto page = Collect(ctx.store(), ctx.bucket, prefix, delimiter, from, *max_keys);
+  auto page = Collect(ctx.store(), ctx.bucket, prefix, delimiter, from, *max_keys,
+                      token != nullptr ? std::string() : marker);
   if (!page.ok()) return ctx.Error(page.status());
   const bool fetch_owner = version == 1 || ParamOr(ctx, "fetch-owner") == "true";
 
@@ -167,7 +176,7 @@ S3Response ListObjectVersions(RequestContext& ctx) {
   const std::string key_marker = ParamOr(ctx, "key-marker");
   auto page = Collect(ctx.store(), ctx.bucket, prefix, delimiter,
                       key_marker.empty() ? std::string() : key_marker + std::string(1, '\0'),
-                      *max_keys);
+                      *max_keys, key_marker);
   if (!page.ok()) return ctx.Error(page.status());
   XmlWriter x("ListVersionsResult");
   x.Element("Name", ctx.bucket).Element("Prefix", Enc(url, prefix));
