@@ -11,7 +11,10 @@ CompletionQueue::CompletionQueue(Device* device, int cqe)
   ++device_->live_objects_;
 }
 
-CompletionQueue::~CompletionQueue() { --device_->live_objects_; }
+CompletionQueue::~CompletionQueue() {
+  S3_CHECK_MSG(users_ == 0, "CompletionQueue destroyed while a QP still uses it");
+  --device_->live_objects_;
+}
 
 int CompletionQueue::Poll(std::span<WorkCompletion> out) {
   size_t n = std::min(out.size(), count_);

@@ -33,6 +33,8 @@ RcQp::RcQp(ProtectionDomain* pd, const QpInitAttr& init)
       sq_(init.cap.max_send_wr),
       rq_(std::max<uint32_t>(init.cap.max_recv_wr, 1)) {
   qpn_ = device_->AddQp(this);
+  ++send_cq_->users_;
+  ++recv_cq_->users_;
 }
 
 RcQp::~RcQp() {
@@ -40,6 +42,8 @@ RcQp::~RcQp() {
   retransmit_armed_ = false;
   rnr_timer_.Cancel();
   device_->RemoveQp(qpn_);
+  --send_cq_->users_;
+  --recv_cq_->users_;
   --pd_->live_objects_;
 }
 

@@ -232,8 +232,10 @@ class CompletionQueue {
 
  private:
   friend class Device;
+  friend class RcQp;
   CompletionQueue(Device* device, int cqe);
   Device* device_;
+  int users_ = 0;  // QPs using this CQ
   std::vector<WorkCompletion> ring_;
   size_t head_ = 0;
   size_t count_ = 0;
