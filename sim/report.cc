@@ -118,6 +118,9 @@ std::string ResultJson(const SimResult& r) {
                                        {"min", r.per_storage_bps_min},
                                        {"max", r.per_storage_bps_max}};
   j["per_client_bytes_per_s"] = r.per_client_bps_mean;
+  ordered_json nodes = ordered_json::object();
+  for (const auto& n : r.nodes) nodes[n.name] = n.bps;
+  j["node_bytes_per_s"] = nodes;
   j["bottleneck"] = {{"group", r.bottleneck.group}, {"kind", r.bottleneck.kind},
                      {"mean_utilisation", r.bottleneck.mean}, {"max_utilisation", r.bottleneck.max},
                      {"busiest", r.bottleneck.max_name}};

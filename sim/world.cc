@@ -461,6 +461,9 @@ SimResult World::Collect() {
     double csum = 0;
     for (int n = client_first_; n < cluster_.node_count(); ++n) csum += static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T;
     r.per_client_bps_mean = csum / static_cast<double>(c_.clients.count);
+    for (int n = 0; n < cluster_.node_count(); ++n) {
+      r.nodes.push_back({cluster_.node_name(n), static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T});
+    }
   }
   std::map<std::pair<std::string, std::string>, KindResult> kinds;
   std::map<std::pair<std::string, std::string>, int> kind_count;

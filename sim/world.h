@@ -76,6 +76,11 @@ struct SimResult {
   double aggregate_bps = 0;       // payload bytes / makespan
   double per_storage_bps_mean = 0, per_storage_bps_min = 0, per_storage_bps_max = 0;
   double per_client_bps_mean = 0;
+  struct NodeThroughput {
+    std::string name;
+    double bps = 0;  // payload bytes served (storage) or moved (clients) / makespan
+  };
+  std::vector<NodeThroughput> nodes;
   std::vector<WorkloadResult> workloads;
   std::vector<ResourceResult> resources;
   std::vector<KindResult> kinds;
