@@ -1,6 +1,5 @@
 #include "emu/inproc_fabric.h"
 
-#include <deque>
 #include <optional>
 #include <vector>
 #include <string>
@@ -62,7 +61,39 @@ struct Link {
     Time at;
     RocePacket packet;
   };
-  std::deque<InFlight> queue;
+  // A FIFO on a power-of-two ring: unlike std::deque it allocates nothing in steady state.
+  class Ring {
+   public:
+    bool empty() const { return size_ == 0; }
+    size_t size() const { return size_; }
+    InFlight& front() { return slots_[head_]; }
+    void push_back(InFlight x) {
+      if (size_ == slots_.size()) Grow();
+      slots_[(head_ + size_) & (slots_.size() - 1)] = std::move(x);
+      ++size_;
+    }
+    void pop_front() {
+      slots_[head_].packet.payload = Payload();  // drop the reference now
+      head_ = (head_ + 1) & (slots_.size() - 1);
+      --size_;
+    }
+    void clear() {
+      slots_.clear();
+      head_ = size_ = 0;
+    }
+
+   private:
+    void Grow() {
+      std::vector<InFlight> bigger(slots_.empty() ? 64 : slots_.size() * 2);
+      for (size_t i = 0; i < size_; ++i) bigger[i] = std::move(slots_[(head_ + i) & (slots_.size() - 1)]);
+      slots_ = std::move(bigger);
+      head_ = 0;
+    }
+    std::vector<InFlight> slots_;
+    size_t head_ = 0;
+    size_t size_ = 0;
+  };
+  Ring queue;
   bool drain_scheduled = false;
 };
 
@@ -109,7 +140,8 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
       if (auto self = weak.lock()) self->Drain(id);
     };
     const Time at = link.queue.front().at;
-    const Time now = runtime.Now();
+    // Time::Zero() marks "due at once" (no latency, unlimited rate): no clock read needed.
+    const Time now = at == Time::Zero() ? Time::Zero() : runtime.Now();
     if (at <= now) {
       runtime.Post(std::move(task));
     } else {
@@ -125,9 +157,10 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
     if (it == links.end()) return;
     it->second.drain_scheduled = false;
     size_t budget = it->second.queue.size();
+    const Time now = runtime.Now();  // packets due later than this get a new task
     while (budget-- > 0) {
       Link& link = it->second;
-      if (link.queue.empty() || link.queue.front().at > runtime.Now()) break;
+      if (link.queue.empty() || link.queue.front().at > now) break;
       RocePacket packet = std::move(link.queue.front().packet);
       link.queue.pop_front();
       Deliver(std::move(packet));
@@ -206,17 +239,22 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
       if (f.duplicate_probability > 0) duplicate = link.rng.Bernoulli(f.duplicate_probability);
     }
 
-    const Time now = runtime.Now();
-    Time start = link.free_at > now ? link.free_at : now;
-    if (stall) {
-      ++stats.delayed;
-      start += RandomExtraDelay(link.rng);
+    Time at = Time::Zero();  // an ideal fabric (no latency, unlimited rate): due at once
+    if (stall || config.latency > Duration::Zero() || config.link_rate.bps() > 0) {
+      const Time now = runtime.Now();
+      Time start = link.free_at > now ? link.free_at : now;
+      if (stall) {
+        ++stats.delayed;
+        start += RandomExtraDelay(link.rng);
+      }
+      if (config.link_rate.bps() > 0) {
+        start += config.link_rate.TransmitTime(core::Bytes(int64_t(packet.frame_bytes()) + kWireOverheadBytes));
+      }
+      link.free_at = start;
+      at = start + config.latency;
+      // Keep the FIFO's times non-decreasing when a stall follows "due at once" packets.
+      if (at == Time::Zero()) at = Time::FromPicoseconds(1);
     }
-    if (config.link_rate.bps() > 0) {
-      start += config.link_rate.TransmitTime(core::Bytes(int64_t(packet.frame_bytes()) + kWireOverheadBytes));
-    }
-    link.free_at = start;
-    Time at = start + config.latency;
 
     if (drop) {
       ++stats.dropped;
@@ -227,13 +265,14 @@ struct InProcFabric::Impl : std::enable_shared_from_this<InProcFabric::Impl> {
       if (!survivor) return Status::Ok();
       packet = std::move(*survivor);
     }
+    const Time base = at == Time::Zero() ? runtime.Now() : at;
     if (duplicate) {
       ++stats.duplicated;
-      DeliverAt(at + Duration::Picoseconds(link.rng.Uniform(0, f.max_extra_delay.ps())), packet);
+      DeliverAt(base + Duration::Picoseconds(link.rng.Uniform(0, f.max_extra_delay.ps())), packet);
     }
     if (reorder) {
       ++stats.reordered;
-      DeliverAt(at + RandomExtraDelay(link.rng), std::move(packet));
+      DeliverAt(base + RandomExtraDelay(link.rng), std::move(packet));
       return Status::Ok();
     }
     link.queue.push_back({at, std::move(packet)});

@@ -306,6 +306,37 @@ TEST(InProcFaults, DeterministicPerSeed) {
   EXPECT_NE(RunWithFaults(f, 1, 3000).psns, RunWithFaults(f, 2, 3000).psns);
 }
 
+TEST(InProcFaults, IdealFabricWithFaults) {
+  // No latency, unlimited rate (the fast path that never reads the clock) plus every fault.
+  const uint64_t seed = 606;
+  auto run = [&] {
+    core::VirtualRuntime rt;
+    InProcConfig config;
+    config.seed = seed;
+    config.faults.drop_probability = 0.05;
+    config.faults.duplicate_probability = 0.05;
+    config.faults.reorder_probability = 0.05;
+    config.faults.delay_probability = 0.05;
+    Pair pair(rt, config);
+    for (uint32_t i = 0; i < 5000; ++i) {
+      rt.At(Time::Zero() + Duration::Microseconds(i), [&pair, i] { ASSERT_TRUE(pair.a->Send(kB, WritePacket(i, 64)).ok()); });
+    }
+    rt.Run();
+    std::vector<uint32_t> psns;
+    for (const Received& r : pair.got) psns.push_back(r.packet.bth.psn);
+    EXPECT_EQ(psns.size() + pair.fabric.stats().dropped, 5000 + pair.fabric.stats().duplicated) << "seed " << seed;
+    ExpectBinomial(pair.fabric.stats().reordered, 5000, 0.05, "reordered", seed);
+    ExpectBinomial(pair.fabric.stats().delayed, 5000, 0.05, "delayed", seed);
+    EXPECT_GT(Inversions(psns), 0u) << "seed " << seed;
+    for (const Received& r : pair.got) {
+      // Nothing arrives before it was sent (psn i was sent at i us).
+      EXPECT_GE(r.at, Time::Zero() + Duration::Microseconds(r.packet.bth.psn)) << "seed " << seed;
+    }
+    return psns;
+  };
+  EXPECT_EQ(run(), run()) << "seed " << seed;
+}
+
 TEST(InProcFaults, SetFaultsHealsTheNetwork) {
   core::VirtualRuntime rt;
   InProcConfig config;
