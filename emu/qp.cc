@@ -253,8 +253,11 @@ int RcQp::PostSend(const SendWr& wr) {
     device_->runtime().Post([this, alive = std::weak_ptr<char>(alive_)] {
       if (!alive.expired() && state_ == QpState::kErr) FlushAll();
     });
-  } else {
-    ScheduleRequester();
+  } else if (!requester_scheduled_) {
+    // Like ringing a NIC's doorbell: the packets go out now. Safe because the engine
+    // never calls user code synchronously (completion handlers are posted), so PostSend
+    // cannot be re-entered from inside the requester.
+    RunRequester();
   }
   return 0;
 }
