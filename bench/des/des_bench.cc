@@ -42,6 +42,17 @@ double Median(std::vector<double> v) {
   return n % 2 == 1 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
+// "6.87M", "0.27M", "3.3k": millions unless that would print as zero.
+std::string Rate(double events_per_s) {
+  char buf[32];
+  if (events_per_s >= 10e3) {
+    std::snprintf(buf, sizeof buf, "%.2fM", events_per_s / 1e6);
+  } else {
+    std::snprintf(buf, sizeof buf, "%.1fk", events_per_s / 1e3);
+  }
+  return buf;
+}
+
 int Main(int argc, char** argv) {
   CLI::App app{"Hold-model DES benchmark: s3rdma VirtualRuntime vs ns-3 schedulers"};
   std::vector<uint64_t> pending = {1000, 100000, 1000000};
@@ -156,9 +167,9 @@ int Main(int argc, char** argv) {
     }
     for (const Scheduler& s : chosen) {
       const auto& v = rates[s.name];
-      std::printf("  %-14s %11.2fM %9.2fM %9.2fM %5zu %11llu %9.2f", s.name.c_str(),
-                  Median(v) / 1e6, *std::min_element(v.begin(), v.end()) / 1e6,
-                  *std::max_element(v.begin(), v.end()) / 1e6, v.size(),
+      std::printf("  %-14s %12s %10s %10s %5zu %11llu %9.2f", s.name.c_str(),
+                  Rate(Median(v)).c_str(), Rate(*std::min_element(v.begin(), v.end())).c_str(),
+                  Rate(*std::max_element(v.begin(), v.end())).c_str(), v.size(),
                   static_cast<unsigned long long>(timed[s.name] / v.size()),
                   Median(setup[s.name]));
       if (s.type_id.empty() && best_ns3 > 0) {
