@@ -210,6 +210,16 @@ void ClusterModel::Transfer(const Endpoint& src, const Endpoint& dst, core::Byte
   }
 }
 
+void ClusterModel::GpuWork(int node, int gpu, core::Duration gpu_time, std::function<void()> done) {
+  S3_CHECK(gpu >= 0 && static_cast<size_t>(gpu) < nodes_[node].gpu.size());
+  if (gpu_time <= core::Duration::Zero()) {
+    runtime_.Post(std::move(done));
+    return;
+  }
+  const ResourceUse use{nodes_[node].gpu[static_cast<size_t>(gpu)], 1.0};
+  solver_.Start(gpu_time.ToSeconds(), std::span<const ResourceUse>(&use, 1), 0, std::move(done));
+}
+
 void ClusterModel::Compute(int node, int gpu, double vectors, std::function<void()> done) {
   S3_CHECK(vectors > 0);
   const NodeSpec& spec = specs_[node];

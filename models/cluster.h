@@ -88,6 +88,8 @@ class ClusterModel {
   // Builds an index over `vectors` on GPU `gpu` of `node`, or on the node's cores if
   // gpu < 0, at the spec's build rate. REQUIRES: that rate > 0.
   void Compute(int node, int gpu, double vectors, std::function<void()> done);
+  // `gpu_time` of work on GPU `gpu` of `node` (shared with other work on that GPU).
+  void GpuWork(int node, int gpu, core::Duration gpu_time, std::function<void()> done);
 
   // One-way latency of the route between two nodes.
   core::Duration RouteLatency(int src, int dst) const;

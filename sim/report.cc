@@ -70,7 +70,7 @@ std::string FormatSummary(const SimResult& r) {
   for (const WorkloadResult& w : r.workloads) {
     o << "workload   " << w.name << " (" << w.type << "): " << w.requests << " requests, "
       << FormatRate(w.throughput_bps);
-    if (w.type == "index_build") {
+    if (w.type == "index_build" || w.type == "pipeline") {
       o << ", " << w.segments << " segments, build time "
         << Dur(w.last_end - w.first_start) << "; per segment";
     } else {

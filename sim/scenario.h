@@ -39,7 +39,7 @@ struct ServerChoice {
 };
 
 struct WorkloadConfig {
-  enum class Type { kGet, kPut, kIndexBuild };
+  enum class Type { kGet, kPut, kIndexBuild, kPipeline };
   std::string name;
   Type type = Type::kGet;
   core::Duration start;
@@ -58,7 +58,13 @@ struct WorkloadConfig {
   int64_t dtype_bytes = 4;
   core::Bytes segment_size = core::Bytes::GiB(1);
   double index_ratio = 1.0;   // index bytes per raw byte
-  bool build_on_gpu = true;
+  bool build_on_gpu = true;  // index_build: build_on; pipeline: compute_on
+  // Generic pipeline: per item, read `read_size`, compute `compute_time` (on one GPU, or
+  // core-time on one core), write `write_size` (0 = nothing).
+  int64_t items = 0;
+  core::Bytes read_size = core::Bytes::MiB(1);
+  core::Bytes write_size;
+  core::Duration compute_time;
 };
 
 struct GroupConfig {

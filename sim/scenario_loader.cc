@@ -375,15 +375,27 @@ void ReadWorkload(Reader& r, Val v, const std::string& path, WorkloadConfig& w, 
   if (!v.present()) r.Fail(v, path, "must be a mapping");
   w.name = "workload" + std::to_string(index);
   if (Val n = m.Get("name"); n.present()) w.name = Scalar(r, n, m.PathOf("name"));
-  const int type = ReadEnum(r, m, "type", {"get", "put", "index_build"});
-  if (type < 0) r.Fail(v, path, "needs 'type: get | put | index_build'");
+  const int type = ReadEnum(r, m, "type", {"get", "put", "index_build", "pipeline"});
+  if (type < 0) r.Fail(v, path, "needs 'type: get | put | index_build | pipeline'");
   w.type = static_cast<WorkloadConfig::Type>(type);
   ReadDuration(r, m, "start", w.start);
   ReadCount(r, m, "streams", w.streams, 1);
   const int buf = ReadEnum(r, m, "buffer", {"host", "gpu"});
   if (buf >= 0) w.buffer = buf == 0 ? Buffer::kHost : Buffer::kGpu;
   ReadDuration(r, m, "think_time", w.think_time);
-  if (w.type == WorkloadConfig::Type::kIndexBuild) {
+  if (w.type == WorkloadConfig::Type::kPipeline) {
+    ReadCount(r, m, "items", w.items, 1);
+    ReadBytes(r, m, "read_size", w.read_size);
+    if (Val ws = m.Get("write_size"); ws.present()) {
+      const std::string wp = m.PathOf("write_size");
+      w.write_size = Unwrap(r, ws, wp, core::ParseBytes(Scalar(r, ws, wp)));
+      if (w.write_size.count() < 0) r.Fail(ws, wp, "must be >= 0");
+    }
+    ReadDuration(r, m, "compute_time", w.compute_time);
+    const int on = ReadEnum(r, m, "compute_on", {"gpu", "cpu"});
+    if (on >= 0) w.build_on_gpu = on == 0;
+    if (w.items <= 0) r.Fail(v, m.PathOf("items"), "is required for pipeline");
+  } else if (w.type == WorkloadConfig::Type::kIndexBuild) {
     ReadCount(r, m, "vectors", w.vectors, 1);
     ReadCount(r, m, "dimension", w.dimension, 1);
     const int dt = ReadEnum(r, m, "dtype", {"float32", "float16", "int8"});
@@ -508,6 +520,9 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
     const std::string p = "workloads." + std::to_string(i);
     if (w.buffer == Buffer::kGpu && c.clients.node.gpus.count == 0) {
       r.Fail(Val{root["workloads"][i], ""}, p + ".buffer", "is gpu but cluster.clients.node.gpus.count is 0");
+    }
+    if (w.type == WorkloadConfig::Type::kPipeline && w.build_on_gpu && c.clients.node.gpus.count == 0) {
+      r.Fail(Val{root["workloads"][i], ""}, p + ".compute_on", "is gpu but cluster.clients.node.gpus.count is 0");
     }
     if (w.type == WorkloadConfig::Type::kIndexBuild) {
       if (w.build_on_gpu && (c.clients.node.gpus.count == 0 || c.clients.node.gpus.index_build_rate <= 0)) {

@@ -26,6 +26,7 @@ const char* TypeName(WorkloadConfig::Type t) {
     case WorkloadConfig::Type::kGet: return "get";
     case WorkloadConfig::Type::kPut: return "put";
     case WorkloadConfig::Type::kIndexBuild: return "index_build";
+    case WorkloadConfig::Type::kPipeline: return "pipeline";
   }
   return "?";
 }
@@ -240,30 +241,46 @@ void World::NextSegment(Stream* s) {
     return;
   }
   const int64_t k = w.next_segment++;
+  const bool generic = cfg.type == WorkloadConfig::Type::kPipeline;
   const int64_t bytes = k == w.segments - 1 ? w.last_segment_bytes : w.segment_bytes;
-  const double vectors = static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
+  const double vectors = generic ? 0.0 : static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
   const int server = storage_first_ + static_cast<int>(k % c_.storage.count);
   const Buffer buf = cfg.build_on_gpu ? Buffer::kGpu : Buffer::kHost;
   const int gpu = cfg.build_on_gpu ? s->gpu : 0;
   const Time t0 = runtime_.Now();
   w.first_start = std::min(w.first_start, t0);
   const int64_t index_bytes =
-      std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(bytes) * cfg.index_ratio)));
+      generic ? cfg.write_size.count()
+              : std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(bytes) * cfg.index_ratio)));
   auto finish = [this, s, &w, t0, bytes, index_bytes] {
     const Time end = runtime_.Now();
     w.latencies_ps.push_back((end - t0).ps());
-    w.requests += 2;
-    requests_done_ += 2;
+    const int64_t n = index_bytes > 0 ? 2 : 1;
+    w.requests += n;
+    requests_done_ += n;
     w.bytes += bytes + index_bytes;
     w.last_end = std::max(w.last_end, end);
     last_end_ = std::max(last_end_, end);
     NextSegment(s);
   };
   auto write = [this, s, server, buf, gpu, index_bytes, finish = std::move(finish)]() mutable {
+    if (index_bytes <= 0) {
+      finish();
+      return;
+    }
     Request(false, s->client, server, buf, gpu, core::Bytes(index_bytes), true, std::move(finish));
   };
-  auto build = [this, s, vectors, write = std::move(write), on_gpu = cfg.build_on_gpu]() mutable {
-    cluster_.Compute(s->client, on_gpu ? s->gpu : -1, vectors, std::move(write));
+  auto build = [this, s, vectors, generic, t = cfg.compute_time, write = std::move(write),
+                on_gpu = cfg.build_on_gpu]() mutable {
+    if (generic) {
+      if (on_gpu) {
+        cluster_.GpuWork(s->client, s->gpu, t, std::move(write));
+      } else {
+        cluster_.CpuWork(s->client, t, std::move(write));
+      }
+    } else {
+      cluster_.Compute(s->client, on_gpu ? s->gpu : -1, vectors, std::move(write));
+    }
   };
   Request(true, s->client, server, buf, gpu, core::Bytes(bytes), true, std::move(build));
 }
@@ -293,12 +310,18 @@ void World::StartWorkloads() {
       }
     }
     std::vector<Stream*> started;
-    if (cfg.type == WorkloadConfig::Type::kIndexBuild) {
-      const int64_t total = cfg.vectors * cfg.dimension * cfg.dtype_bytes;
-      const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
-      w.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
-      w.segments = (total + w.segment_bytes - 1) / w.segment_bytes;
-      w.last_segment_bytes = total - (w.segments - 1) * w.segment_bytes;
+    if (cfg.type == WorkloadConfig::Type::kIndexBuild || cfg.type == WorkloadConfig::Type::kPipeline) {
+      if (cfg.type == WorkloadConfig::Type::kPipeline) {
+        w.segments = cfg.items;
+        w.segment_bytes = cfg.read_size.count();
+        w.last_segment_bytes = w.segment_bytes;
+      } else {
+        const int64_t total = cfg.vectors * cfg.dimension * cfg.dtype_bytes;
+        const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
+        w.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
+        w.segments = (total + w.segment_bytes - 1) / w.segment_bytes;
+        w.last_segment_bytes = total - (w.segments - 1) * w.segment_bytes;
+      }
       const int64_t per_client = cfg.build_on_gpu ? c_.clients.node.gpus.count * cfg.streams : cfg.streams;
       for (int64_t c = 0; c < c_.clients.count; ++c) {
         for (int64_t p = 0; p < per_client; ++p) {
@@ -308,7 +331,7 @@ void World::StartWorkloads() {
           started.push_back(&streams_.back());
         }
       }
-      total_requests_expected_ += 2 * w.segments;
+      total_requests_expected_ += (cfg.type == WorkloadConfig::Type::kPipeline && cfg.write_size.count() == 0 ? 1 : 2) * w.segments;
     } else {
       for (int64_t c = 0; c < c_.clients.count; ++c) {
         for (int64_t q = 0; q < cfg.streams; ++q) {
@@ -320,7 +343,8 @@ void World::StartWorkloads() {
       total_requests_expected_ += cfg.requests > 0 ? c_.clients.count * cfg.streams * cfg.requests : 0;
     }
     active_streams_ += static_cast<int64_t>(started.size());
-    const bool pipeline = cfg.type == WorkloadConfig::Type::kIndexBuild;
+    const bool pipeline =
+        cfg.type == WorkloadConfig::Type::kIndexBuild || cfg.type == WorkloadConfig::Type::kPipeline;
     runtime_.After(cfg.start, [this, started, pipeline] {
       for (Stream* s : started) {
         if (pipeline) {

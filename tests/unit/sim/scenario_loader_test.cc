@@ -86,7 +86,7 @@ TEST(ScenarioLoaderTest, EnumErrorsListChoicesAndSuggest) {
   EXPECT_EQ(LoadError(Replace(kBase, "transport: rdma", "transport: rmda")),
             "x.yaml:3:12: transport: 'rmda' is not one of rdma, tcp (did you mean 'rdma'?)");
   EXPECT_EQ(LoadError(Replace(kBase, "type: get", "type: gte")),
-            "x.yaml:16:11: workloads.0.type: 'gte' is not one of get, put, index_build (did you mean "
+            "x.yaml:16:11: workloads.0.type: 'gte' is not one of get, put, index_build, pipeline (did you mean "
             "'get'?)");
 }
 

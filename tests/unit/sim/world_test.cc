@@ -174,3 +174,30 @@ TEST(WorldTest, DurationBoundedStreamsStopIssuing) {
 
 }  // namespace
 }  // namespace s3rdma::sim
+
+namespace s3rdma::sim {
+namespace {
+
+TEST(WorldTest, GenericPipelineReadsComputesAndWrites) {
+  std::string text = kGpu;
+  text = text.substr(0, text.find("workloads:")) + R"(workloads:
+  - type: pipeline
+    items: 8
+    read_size: 8MiB
+    compute_time: 100ms
+    compute_on: gpu
+    write_size: 1MiB
+)";
+  const SimResult r = RunScenario(Load(text));
+  // 8 items over 2 clients x 2 GPUs: two 100 ms steps per GPU, plus a few ms of I/O.
+  EXPECT_EQ(r.requests, 16);
+  EXPECT_GT(r.makespan, core::Duration::Milliseconds(200));
+  EXPECT_LT(r.makespan, core::Duration::Milliseconds(205));
+  EXPECT_EQ(r.bottleneck.kind, "gpu");
+  const SimResult cpu = RunScenario(Load(text, {"workloads.0.compute_on=cpu", "workloads.0.write_size=0"}));
+  EXPECT_EQ(cpu.requests, 8);  // no writes
+  EXPECT_GT(cpu.makespan, core::Duration::Milliseconds(400));  // one pipeline per client
+}
+
+}  // namespace
+}  // namespace s3rdma::sim
