@@ -2,7 +2,8 @@
 # The project's one entry point for set-up, building, running and testing.
 #
 #   scripts/dev.sh run [ARGS...]   install what is missing, build (Release), run the main job
-#                                  (`s3rdma` on its quick-start default; ARGS replace it)
+#                                  (`s3rdma sim scenarios/quickstart.yaml`; ARGS replace it,
+#                                  e.g. `scripts/dev.sh run serve --memory`)
 #   scripts/dev.sh test            install what is missing, build, run the whole test suite
 #   scripts/dev.sh sanitize        the same test suite built with ASan + UBSan
 #   scripts/dev.sh deps [ROLE...]  only install packages (roles: build test bench)
@@ -62,7 +63,7 @@ case "$cmd" in
     deps build
     build build
     if [ $# -gt 0 ]; then exec build/cli/s3rdma "$@"; fi
-    exec build/cli/s3rdma --version
+    exec build/cli/s3rdma sim scenarios/quickstart.yaml
     ;;
   test)
     deps build test
