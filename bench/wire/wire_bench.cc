@@ -53,6 +53,7 @@ struct Options {
   double seconds = 5;
   int64_t iterations = 20000;
   std::string runtime = "virtual";
+  bool gso = true;
 };
 
 RocePacket DataPacket(uint32_t psn, int64_t offset, int64_t message_bytes, Payload payload) {
@@ -177,9 +178,11 @@ int InProc(const Options& o) {
 
 // Child: receives on an ephemeral loopback port, reports the port through `fd`, returns one
 // ACKNOWLEDGE (as a credit) per 32 packets, or echoes every packet when `echo`.
-int UdpReceiver(int fd, bool echo, int64_t expect_packets) {
+int UdpReceiver(int fd, bool echo, int64_t expect_packets, bool gso) {
   core::RealRuntime rt;
-  UdpFabric fabric(rt);
+  UdpFabricConfig config;
+  config.gso = gso;
+  UdpFabric fabric(rt, config);
   int64_t received = 0;
   std::unique_ptr<FabricPort> port;
   port = std::move(fabric.Attach({Ipv4(127, 0, 0, 1), 0}, [&](RocePacket p) {
@@ -210,7 +213,7 @@ int Udp(const Options& o, bool latency) {
   const pid_t child = fork();
   if (child == 0) {
     close(fds[0]);
-    _exit(UdpReceiver(fds[1], latency, expect));
+    _exit(UdpReceiver(fds[1], latency, expect, o.gso));
   }
   close(fds[1]);
   uint16_t port_number = 0;
@@ -218,7 +221,9 @@ int Udp(const Options& o, bool latency) {
   close(fds[0]);
 
   core::RealRuntime rt;
-  UdpFabric fabric(rt);
+  UdpFabricConfig config;
+  config.gso = o.gso;
+  UdpFabric fabric(rt, config);
   const NodeAddress to{Ipv4(127, 0, 0, 1), port_number};
   int64_t acked = 0;
   std::vector<double> rtts;
@@ -269,11 +274,11 @@ int Udp(const Options& o, bool latency) {
     return int64_t(rtts.size()) == o.iterations ? 0 : 1;
   }
   const double bytes = double(o.message_bytes) * double(o.messages);
-  std::printf("udp (two processes, loopback): %lld x %s messages, MTU %lld, window %lld: %.2f GB/s, %.0f kpkt/s, "
+  std::printf("udp (two processes, loopback, GSO/GRO %s): %lld x %s messages, MTU %lld, window %lld: %.2f GB/s, %.0f kpkt/s, "
               "CPU s sender %.2f receiver %.2f (wall %.2f), %llu sendmmsg calls, %llu would-block, receiver %s\n",
-              (long long)o.messages, core::ToString(core::Bytes(o.message_bytes)).c_str(), (long long)o.mtu,
-              (long long)o.window, bytes / Seconds(t0, t1) / 1e9, double(stream.total_packets) / Seconds(t0, t1) / 1e3,
-              cpu, child_cpu, Seconds(t0, t1),
+              o.gso ? "on" : "off", (long long)o.messages, core::ToString(core::Bytes(o.message_bytes)).c_str(),
+              (long long)o.mtu, (long long)o.window, bytes / Seconds(t0, t1) / 1e9,
+              double(stream.total_packets) / Seconds(t0, t1) / 1e3, cpu, child_cpu, Seconds(t0, t1),
               (unsigned long long)fabric.stats().send_syscalls, (unsigned long long)fabric.stats().send_would_block,
               WIFEXITED(child_status) && WEXITSTATUS(child_status) == 0 ? "ok" : "FAILED");
   return acked >= stream.total_packets ? 0 : 1;
@@ -291,6 +296,8 @@ int main(int argc, char** argv) {
   app.add_option("--window", o.window, "packets in flight")->check(CLI::PositiveNumber);
   app.add_option("--iterations", o.iterations, "codec iterations / latency round trips")->check(CLI::PositiveNumber);
   app.add_option("--runtime", o.runtime, "virtual or real (inproc)")->check(CLI::IsMember({"virtual", "real"}));
+  bool no_gso = false;
+  app.add_flag("--no-gso", no_gso, "udp: send and receive one datagram per message (no UDP GSO/GRO)");
   app.require_subcommand(1);
   app.fallthrough();  // options may follow the subcommand
   auto* codec = app.add_subcommand("codec", "encode/decode/ICRC rates");
@@ -304,6 +311,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   o.message_bytes = bytes->count();
+  o.gso = !no_gso;
   if (codec->parsed()) return Codec(o);
   if (inproc->parsed()) return InProc(o);
   if (udp->parsed()) return Udp(o, false);
