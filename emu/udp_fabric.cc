@@ -124,6 +124,9 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
     if (tx_queue.size() >= config.batch) {
       Flush();
     } else if (!flush_posted) {
+      // The first packet of a turn leaves at once (latency); packets sent later in the same
+      // turn queue up and leave together from the posted flush (batching, GSO).
+      if (tx_queue.size() == 1) Flush();
       flush_posted = true;
       std::weak_ptr<PortCore> weak = weak_from_this();
       runtime.Post([weak] {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <boost/asio/io_context.hpp>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -54,7 +55,22 @@ struct Options {
   int64_t iterations = 20000;
   std::string runtime = "virtual";
   bool gso = true;
+  bool busy_poll = false;
 };
+
+// Runs `rt` until `done` or `limit` of wall time: blocking in epoll, or spinning on poll()
+// like perftest and ucx_perftest do (--busy-poll).
+void RunUntilDone(core::RealRuntime& rt, const bool& done, bool busy_poll, double limit_seconds = 120) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(limit_seconds);
+  if (busy_poll) {
+    while (!done && Clock::now() < deadline) {
+      rt.io().restart();
+      rt.io().poll();
+    }
+    return;
+  }
+  while (!done && Clock::now() < deadline) rt.RunFor(core::Duration::Milliseconds(100));
+}
 
 RocePacket DataPacket(uint32_t psn, int64_t offset, int64_t message_bytes, Payload payload) {
   RocePacket p;
@@ -178,7 +194,7 @@ int InProc(const Options& o) {
 
 // Child: receives on an ephemeral loopback port, reports the port through `fd`, returns one
 // ACKNOWLEDGE (as a credit) per 32 packets, or echoes every packet when `echo`.
-int UdpReceiver(int fd, bool echo, int64_t expect_packets, bool gso) {
+int UdpReceiver(int fd, bool echo, int64_t expect_packets, bool gso, bool busy_poll) {
   core::RealRuntime rt;
   UdpFabricConfig config;
   config.gso = gso;
@@ -196,12 +212,20 @@ int UdpReceiver(int fd, bool echo, int64_t expect_packets, bool gso) {
                        ack.aeth = Aeth::Ack(uint32_t(received));
                        (void)port->Send(from, std::move(ack));
                      }
-                     if (received >= expect_packets) rt.Post([&rt] { rt.Stop(); });
                    }).value());
   const uint16_t bound = port->address().udp_port;
   if (write(fd, &bound, sizeof bound) != sizeof bound) return 1;
   close(fd);
-  rt.RunFor(core::Duration::Seconds(120));
+  // Done once everything arrived and the port was quiet for 50 ms (the last replies left);
+  // bounded, so a dead parent cannot leave this process behind.
+  const bool never = false;
+  const auto deadline = Clock::now() + std::chrono::seconds(120);
+  int64_t last = -1;
+  while (Clock::now() < deadline) {
+    RunUntilDone(rt, never, busy_poll, 0.05);
+    if (received >= expect_packets && received == last) break;
+    last = received;
+  }
   return received >= expect_packets ? 0 : 1;
 }
 
@@ -213,7 +237,7 @@ int Udp(const Options& o, bool latency) {
   const pid_t child = fork();
   if (child == 0) {
     close(fds[0]);
-    _exit(UdpReceiver(fds[1], latency, expect, o.gso));
+    _exit(UdpReceiver(fds[1], latency, expect, o.gso, o.busy_poll));
   }
   close(fds[1]);
   uint16_t port_number = 0;
@@ -228,6 +252,7 @@ int Udp(const Options& o, bool latency) {
   int64_t acked = 0;
   std::vector<double> rtts;
   Clock::time_point ping_sent;
+  bool finished = false;
   std::unique_ptr<FabricPort> port;
   auto send_ping = [&] {
     RocePacket p = DataPacket(uint32_t(rtts.size()), 0, 8, Payload::CopyOf(std::vector<uint8_t>(8, 1)));
@@ -240,14 +265,14 @@ int Udp(const Options& o, bool latency) {
                        if (int64_t(rtts.size()) < o.iterations) {
                          send_ping();
                        } else {
-                         rt.Stop();
+                         finished = true;
                        }
                        return;
                      }
                      acked = p.aeth.msn;
                      stream.credited = acked;
                      stream.Pump();
-                     if (acked >= stream.total_packets) rt.Stop();
+                     if (acked >= stream.total_packets) finished = true;
                    }).value());
   stream.port = port.get();
   stream.to = to;
@@ -258,7 +283,7 @@ int Udp(const Options& o, bool latency) {
   } else {
     stream.Pump();
   }
-  rt.RunFor(core::Duration::Seconds(120));
+  RunUntilDone(rt, finished, o.busy_poll);
   auto t1 = Clock::now();
   const double cpu = CpuSeconds(RUSAGE_SELF) - cpu0;
   int child_status = 0;
@@ -298,6 +323,7 @@ int main(int argc, char** argv) {
   app.add_option("--runtime", o.runtime, "virtual or real (inproc)")->check(CLI::IsMember({"virtual", "real"}));
   bool no_gso = false;
   app.add_flag("--no-gso", no_gso, "udp: send and receive one datagram per message (no UDP GSO/GRO)");
+  app.add_flag("--busy-poll", o.busy_poll, "udp, udp-lat: spin on the event loop instead of sleeping in epoll");
   app.require_subcommand(1);
   app.fallthrough();  // options may follow the subcommand
   auto* codec = app.add_subcommand("codec", "encode/decode/ICRC rates");
