@@ -22,6 +22,7 @@ using CommandRunner = std::function<int()>;
 int Fail(const std::string& message, int exit_status = 1);
 
 void AddSimCommand(CLI::App& app, CommandRunner& run);
+void AddPlanCommand(CLI::App& app, CommandRunner& run);
 void AddPerfCommand(CLI::App& app, CommandRunner& run);
 void AddS3Commands(CLI::App& app, CommandRunner& run);
 

@@ -32,6 +32,7 @@ int Main(int argc, char** argv) {
   CommandRunner run;
   // Subcommands, one line each, as features land.
   AddSimCommand(app, run);
+  AddPlanCommand(app, run);
   AddPerfCommand(app, run);
   AddS3Commands(app, run);
   (void)run;

@@ -89,6 +89,10 @@ std::string FormatSummary(const SimResult& r) {
   o << "bottleneck " << r.bottleneck.group << " " << r.bottleneck.kind << " at "
     << Pct(r.bottleneck.mean) << " mean utilisation (busiest: " << r.bottleneck.max_name << " "
     << Pct(r.bottleneck.max) << ")\n";
+  if (r.bottleneck.max < 0.8) {
+    o << "           no resource is near saturation: throughput is limited by the workload's\n"
+         "           concurrency and latency (more streams or clients would go faster)\n";
+  }
   std::vector<const KindResult*> top;
   for (const KindResult& k : r.kinds) top.push_back(&k);
   std::stable_sort(top.begin(), top.end(), [](auto* a, auto* b) { return a->mean > b->mean; });
