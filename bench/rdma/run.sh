@@ -65,7 +65,7 @@ s3rdma_udp() {
 field() { python3 -c 'import json,sys; print("%.3f" % json.loads(sys.stdin.read())[sys.argv[1]])' "$1"; }
 
 echo "# machine: $(nproc) cores, $(uname -r), load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "# ucx: $(ucx_perftest -v 2>&1 | head -1)"
+echo "# ucx-utils: $(dpkg-query -W -f="\${Version}" ucx-utils 2>/dev/null || echo unknown)"
 echo "# s3rdma: $("$bin" --version)"
 best() { sort -g | "$1" -1; }
 : >"$tmp/ucx_bw"; : >"$tmp/s3_bw"; : >"$tmp/ucx_lat"; : >"$tmp/s3_lat"; : >"$tmp/inproc_bw"
