@@ -210,10 +210,22 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
       }
       if (r < 0 && errno == EINTR) continue;
       if (r < 0 && gso && items_in[0] > 1 && (errno == EINVAL || errno == EIO || errno == EOPNOTSUPP)) {
-        spdlog::info("udp fabric {}: UDP GSO refused ({}), sending datagrams one by one", bound.ToString(),
-                     std::strerror(errno));
-        gso = false;
-        continue;
+        // GSO refused, or a destination that cannot be reached at all? Send the run's first
+        // datagram alone: if that works, GSO is the problem and is turned off for this port.
+        const int gso_errno = errno;
+        const int one = SendOne(tx_queue.front());
+        if (one >= 0) {
+          spdlog::info("udp fabric {}: UDP GSO refused ({}), sending datagrams one by one", bound.ToString(),
+                       std::strerror(gso_errno));
+          gso = false;
+          tx_queue.pop_front();
+          continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) {
+          ++fabric_stats->send_would_block;
+          WaitWritable();
+          return;
+        }
       }
       // Unroutable or refused destination: lose these datagrams, as a network would.
       spdlog::debug("udp fabric {}: sendmmsg: {}", bound.ToString(), std::strerror(errno));
@@ -222,6 +234,22 @@ struct PortCore : std::enable_shared_from_this<PortCore> {
         tx_queue.pop_front();
       }
     }
+  }
+
+  // One datagram, no GSO. Returns sendmsg's result (errno set on -1).
+  int SendOne(TxItem& item) {
+    iovec v[3];
+    int parts = 0;
+    v[parts++] = {item.headers, item.headers_len};
+    if (!item.payload.empty()) v[parts++] = {const_cast<uint8_t*>(item.payload.data()), item.payload.size()};
+    v[parts++] = {item.trailer, item.trailer_len};
+    msghdr m{};
+    m.msg_name = &item.to;
+    m.msg_namelen = sizeof item.to;
+    m.msg_iov = v;
+    m.msg_iovlen = size_t(parts);
+    ++fabric_stats->send_syscalls;
+    return int(sendmsg(socket.native_handle(), &m, MSG_DONTWAIT));
   }
 
   void WaitWritable() {

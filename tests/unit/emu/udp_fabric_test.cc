@@ -176,6 +176,24 @@ TEST(UdpFabric, AttachErrors) {
   EXPECT_FALSE(bad.Validate().ok());
 }
 
+TEST(UdpFabric, UnroutableDestinationIsALossNotAnError) {
+  core::RealRuntime rt;
+  UdpFabric fabric(rt);
+  auto a = std::move(fabric.Attach(kLoopbackAnyPort, [](RocePacket) {}).value());
+  int got = 0;
+  auto b = std::move(fabric.Attach(kLoopbackAnyPort, [&](RocePacket) { ++got; }).value());
+  // From a loopback-bound socket, a TEST-NET-1 address cannot be reached.
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(a->Send({Ipv4(192, 0, 2, 1), kRoceUdpPort}, Packet(0x07, i, 4096)).ok());
+  rt.RunFor(Duration::Milliseconds(50));
+  EXPECT_EQ(a->stats().tx_dropped, 5u);
+  // The port still works afterwards, and an unreachable peer did not turn GSO off.
+  const uint64_t gso_before = fabric.stats().gso_sends;
+  for (uint32_t i = 0; i < 5; ++i) ASSERT_TRUE(a->Send(b->address(), Packet(0x07, i, 4096)).ok());
+  for (int i = 0; i < 50 && got < 5; ++i) rt.RunFor(Duration::Milliseconds(10));
+  EXPECT_EQ(got, 5);
+  EXPECT_GT(fabric.stats().gso_sends, gso_before);
+}
+
 TEST(UdpFabric, PortMayBeDestroyedInsideItsCallback) {
   core::RealRuntime rt;
   UdpFabric fabric(rt);
