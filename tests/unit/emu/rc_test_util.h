@@ -11,6 +11,7 @@
 
 #include "core/virtual_runtime.h"
 #include "emu/inproc_fabric.h"
+#include "emu/pcap.h"
 #include "emu/verbs.h"
 
 namespace s3rdma::emu::testing {
@@ -56,6 +57,7 @@ struct PairOptions {
   int cq_size = 4096;
   bool sq_sig_all = false;
   DeviceOptions dev;
+  std::string pcap_path;  // if set, every packet is captured there (PcapCapture)
 };
 
 // Brings `qp` through INIT, RTR and RTS towards `peer`. Returns the first non-zero errno.
@@ -91,6 +93,14 @@ inline int ConnectQp(QueuePair& qp, const QueuePair& peer, const Device& peer_de
 class RcPair {
  public:
   explicit RcPair(PairOptions o = {}) : opts_(o), fabric_(rt_, o.fabric) {
+    if (!o.pcap_path.empty()) {
+      auto w = PcapWriter::Open(o.pcap_path);
+      EXPECT_TRUE(w.ok()) << w.status().ToString();
+      if (w.ok()) {
+        capture_ = std::make_unique<PcapCapture>(
+            fabric_, std::shared_ptr<PcapWriter>(std::move(w).value()));
+      }
+    }
     InitNode(a_, Ipv4(10, 0, 0, 1));
     InitNode(b_, Ipv4(10, 0, 0, 2));
     EXPECT_EQ(ConnectQp(*a_.qp, *b_.qp, *b_.dev, o, o.a_psn, o.b_psn), 0);
@@ -99,6 +109,7 @@ class RcPair {
   ~RcPair() {
     a_.Reset();
     b_.Reset();
+    capture_.reset();  // flushes the pcap file
   }
 
   core::VirtualRuntime& rt() { return rt_; }
@@ -133,7 +144,8 @@ class RcPair {
 
  private:
   void InitNode(Node& n, uint32_t ip) {
-    auto dev = Device::Open(fabric_, NodeAddress{ip, kRoceUdpPort}, opts_.dev);
+    Fabric& fabric = capture_ ? static_cast<Fabric&>(*capture_) : fabric_;
+    auto dev = Device::Open(fabric, NodeAddress{ip, kRoceUdpPort}, opts_.dev);
     ASSERT_TRUE(dev.ok()) << dev.status().ToString();
     n.dev = std::move(dev).value();
     n.pd = std::move(n.dev->AllocPd()).value();
@@ -152,6 +164,7 @@ class RcPair {
   PairOptions opts_;
   core::VirtualRuntime rt_;
   InProcFabric fabric_;
+  std::unique_ptr<PcapCapture> capture_;
   Node a_;
   Node b_;
 };
