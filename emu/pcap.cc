@@ -1,10 +1,12 @@
 #include "emu/pcap.h"
 
 #include <cerrno>
+#include <chrono>
 #include <cstring>
 #include <utility>
 
 #include "core/check.h"
+#include "core/real_runtime.h"
 
 namespace s3rdma::emu {
 
@@ -55,13 +57,13 @@ PcapWriter::~PcapWriter() {
   if (file_ != nullptr) std::fclose(file_);
 }
 
-void PcapWriter::WriteFrame(core::Time when, std::span<const uint8_t> frame) {
+void PcapWriter::WriteFrame(core::Time when, std::span<const uint8_t> frame, int64_t epoch_offset_ns) {
   if (!status_.ok()) {
     ++skipped_;
     return;
   }
-  const int64_t ps = when.ps() < 0 ? 0 : when.ps();
-  const int64_t ns = ps / 1000;
+  int64_t ns = when.ns() + epoch_offset_ns;
+  if (ns < 0) ns = 0;
   const uint32_t captured = frame.size() > kSnapLen ? kSnapLen : uint32_t(frame.size());
   uint8_t rec[16];
   PutLe32(rec, uint32_t(ns / 1000'000'000));
@@ -77,7 +79,7 @@ void PcapWriter::WriteFrame(core::Time when, std::span<const uint8_t> frame) {
   ++records_;
 }
 
-void PcapWriter::WritePacket(core::Time when, const RocePacket& packet) {
+void PcapWriter::WritePacket(core::Time when, const RocePacket& packet, int64_t epoch_offset_ns) {
   if (!ValidateForEncode(packet).ok()) {
     ++skipped_;
     return;
@@ -88,7 +90,7 @@ void PcapWriter::WritePacket(core::Time when, const RocePacket& packet) {
     ++skipped_;
     return;
   }
-  WriteFrame(when, std::span<const uint8_t>(scratch_.data(), *n));
+  WriteFrame(when, std::span<const uint8_t>(scratch_.data(), *n), epoch_offset_ns);
 }
 
 Status PcapWriter::Flush() {
@@ -137,7 +139,8 @@ Result<std::vector<PcapRecord>> ReadPcapFile(const std::string& path) {
     if (incl > data.size() - off) return Status::InvalidArgument(path + ": truncated record");
     PcapRecord r;
     const int64_t ns = int64_t(sec) * 1000'000'000 + (nanos ? int64_t(frac) : int64_t(frac) * 1000);
-    r.when = core::Time::FromPicoseconds(ns * 1000);
+    r.epoch_ns = ns;
+    r.when = ns < int64_t(9e18 / 1000) ? core::Time::FromPicoseconds(ns * 1000) : core::Time::Max();
     r.frame.assign(data.begin() + off, data.begin() + off + incl);
     r.original_length = orig;
     records.push_back(std::move(r));
@@ -150,6 +153,7 @@ Result<std::vector<PcapRecord>> ReadPcapFile(const std::string& path) {
 
 struct PcapCapture::Impl {
   core::Runtime* runtime = nullptr;
+  int64_t offset_ns = 0;  // added to runtime time: the wall-clock epoch for a RealRuntime
   std::shared_ptr<PcapWriter> writer;
   Direction direction = Direction::kBoth;
   std::vector<const FabricPort*> local_ports;  // inner ports attached through this capture
@@ -195,7 +199,7 @@ class CapturePort final : public FabricPort {
     if (impl_->records(PcapCapture::Direction::kSent)) {
       RocePacket copy = packet;  // shares the payload
       copy.address = inner_->WireAddress(to, packet);
-      impl_->writer->WritePacket(impl_->runtime->Now(), copy);
+      impl_->writer->WritePacket(impl_->runtime->Now(), copy, impl_->offset_ns);
     }
     return inner_->Send(to, std::move(packet));
   }
@@ -211,6 +215,14 @@ PcapCapture::PcapCapture(Fabric& inner, std::shared_ptr<PcapWriter> writer, Dire
     : inner_(inner), writer_(std::move(writer)), impl_(std::make_shared<Impl>()) {
   S3_CHECK_MSG(writer_ != nullptr, "PcapCapture needs a writer");
   impl_->runtime = &inner_.runtime();
+  if (dynamic_cast<core::RealRuntime*>(impl_->runtime) != nullptr) {
+    // Real runs are stamped with wall-clock time, as any capture tool would; virtual runs
+    // keep simulated time (deterministic captures).
+    const auto wall_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count();
+    impl_->offset_ns = wall_ns - impl_->runtime->Now().ns();
+  }
   impl_->writer = writer_;
   impl_->direction = direction;
 }
@@ -223,7 +235,7 @@ Result<std::unique_ptr<FabricPort>> PcapCapture::Attach(const NodeAddress& addre
   auto wrapped = [weak, cb = std::move(on_receive)](RocePacket packet) {
     if (auto impl = weak.lock()) {
       if (impl->records(Direction::kReceived) && !impl->FromLocalPort(packet)) {
-        impl->writer->WritePacket(impl->runtime->Now(), packet);
+        impl->writer->WritePacket(impl->runtime->Now(), packet, impl->offset_ns);
       }
     }
     cb(std::move(packet));

@@ -2,8 +2,9 @@
 //
 // PcapWriter writes the classic libpcap format with nanosecond timestamps (magic
 // 0xa1b23c4d), LINKTYPE_ETHERNET, one record per frame: Ethernet/IPv4/UDP/BTH..ICRC as
-// EncodeFrame builds it (valid IPv4 checksum, correct ICRC). Timestamps are runtime time
-// (virtual or real), so a capture of a simulation is stamped with simulated time.
+// EncodeFrame builds it (valid IPv4 checksum, correct ICRC). PcapCapture stamps records with
+// runtime time: simulated time under VirtualRuntime (so captures are deterministic), wall-
+// clock time under RealRuntime.
 //
 // PcapCapture is a Fabric decorator: it wraps any fabric and records every packet its ports
 // send, and every packet they receive from a sender that is not itself attached through the
@@ -37,11 +38,12 @@ class PcapWriter {
   PcapWriter(const PcapWriter&) = delete;
   PcapWriter& operator=(const PcapWriter&) = delete;
 
-  // Appends one frame captured at `when`.
-  void WriteFrame(core::Time when, std::span<const uint8_t> frame);
+  // Appends one frame captured at `when` + `epoch_offset_ns` (the offset lets real runs carry
+  // wall-clock timestamps, which core::Time's +-106-day range cannot hold).
+  void WriteFrame(core::Time when, std::span<const uint8_t> frame, int64_t epoch_offset_ns = 0);
   // Encodes `packet` as a frame (EncodeFrame) and appends it; packets that cannot be encoded
   // are skipped and counted in skipped().
-  void WritePacket(core::Time when, const RocePacket& packet);
+  void WritePacket(core::Time when, const RocePacket& packet, int64_t epoch_offset_ns = 0);
   core::Status Flush();
 
   const std::string& path() const { return path_; }
@@ -61,7 +63,8 @@ class PcapWriter {
 
 // One record of a pcap file.
 struct PcapRecord {
-  core::Time when;
+  int64_t epoch_ns = 0;        // timestamp, nanoseconds since the pcap epoch
+  core::Time when;             // the same as core::Time (meaningful below ~106 days)
   std::vector<uint8_t> frame;  // the captured bytes (incl_len)
   uint32_t original_length = 0;
 };
