@@ -393,6 +393,10 @@ class Device {
   // Packets received that named no live QP or were not RC requests/responses we handle.
   uint64_t unknown_qp_packets() const { return unknown_qp_packets_; }
 
+  // Hands `packet` to the QP it names as if the fabric had delivered it (tests inject
+  // hostile or malformed traffic with it).
+  void DeliverForTesting(RocePacket packet) { OnPacket(std::move(packet)); }
+
   // Engine side.
   MemoryRegion* FindMr(uint32_t key) const;
   void SendPacket(const NodeAddress& to, RocePacket&& packet);
