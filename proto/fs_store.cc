@@ -186,6 +186,7 @@ class FsReader final : public ObjectReader {
     len = std::min<uint64_t>(len, meta_.size - offset);
     return PRead(fd_, dst, len, offset);
   }
+  int FileDescriptor() const override { return fd_; }
 
  private:
   int fd_;

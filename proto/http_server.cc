@@ -1,5 +1,8 @@
 #include "proto/http_server.h"
 
+#include <sys/sendfile.h>
+
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -95,14 +98,34 @@ awaitable<bool> HttpServer::Impl::WriteResponse(beast::tcp_stream& stream, S3Res
   http::response_serializer<http::empty_body> sr{res};
   co_await http::async_write_header(stream, sr, asio::redirect_error(use_awaitable, ec));
   if (ec) co_return false;
+  uint64_t off = r.offset;
+  uint64_t left = r.content_length;
+  if (const int fd = r.reader->FileDescriptor(); fd >= 0) {
+    // File-backed object: sendfile(2) from the page cache, as nginx does.
+    auto& sock = stream.socket();
+    sock.native_non_blocking(true, ec);
+    while (!ec && left > 0) {
+      off_t pos = static_cast<off_t>(off);
+      const ssize_t n = ::sendfile(sock.native_handle(), fd, &pos,
+                                   static_cast<size_t>(std::min<uint64_t>(left, 1ull << 30)));
+      if (n > 0) {
+        off += static_cast<uint64_t>(n);
+        left -= static_cast<uint64_t>(n);
+      } else if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        stream.expires_after(ToChrono(options.idle_timeout));
+        co_await sock.async_wait(tcp::socket::wait_write, asio::redirect_error(use_awaitable, ec));
+      } else {
+        co_return false;  // peer gone, or the file shrank: close the connection
+      }
+    }
+    co_return !ec;
+  }
   if (auto view = r.reader->Contiguous()) {
     // In-memory object: send straight from the stored bytes (the reader keeps them alive).
-    co_await asio::async_write(stream, asio::buffer(view->data() + r.offset, r.content_length),
+    co_await asio::async_write(stream, asio::buffer(view->data() + off, left),
                                asio::redirect_error(use_awaitable, ec));
     co_return !ec;
   }
-  uint64_t off = r.offset;
-  uint64_t left = r.content_length;
   while (left > 0) {
     auto n = r.reader->Read(off, chunk.data(), std::min<uint64_t>(chunk.size(), left));
     if (!n.ok() || *n == 0) {

@@ -1,6 +1,10 @@
 #include "proto/memory_store.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <functional>
 #include <tuple>
@@ -9,35 +13,82 @@
 #include "proto/s3_error.h"
 
 namespace s3rdma::proto {
+
+struct MemoryStore::Blob {
+  ObjectMeta meta;
+  int fd = -1;
+  const char* data = nullptr;  // read-only mapping of fd, size meta.size
+  ~Blob() {
+    if (data != nullptr) ::munmap(const_cast<char*>(data), meta.size);
+    if (fd >= 0) ::close(fd);
+  }
+  std::string_view view() const { return {data == nullptr ? "" : data, meta.size}; }
+};
+
 namespace {
 
 using Blob = MemoryStore::Blob;
 
+core::Status WriteAll(int fd, std::string_view d) {
+  while (!d.empty()) {
+    const ssize_t n = ::write(fd, d.data(), d.size());
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return S3Error(S3Err::kInternalError, std::string("memfd write: ") + std::strerror(errno));
+    }
+    d.remove_prefix(static_cast<size_t>(n));
+  }
+  return core::Status::Ok();
+}
+
+core::Result<int> NewMemFd() {
+  const int fd = ::memfd_create("s3rdma-object", MFD_CLOEXEC);
+  if (fd < 0) {
+    return S3Error(S3Err::kInternalError, std::string("memfd_create: ") + std::strerror(errno));
+  }
+  return fd;
+}
+
+// Seals a blob whose fd holds meta.size bytes: maps it read-only.
+core::Status Map(Blob& blob) {
+  if (blob.meta.size == 0) return core::Status::Ok();
+  void* p = ::mmap(nullptr, blob.meta.size, PROT_READ, MAP_SHARED, blob.fd, 0);
+  if (p == MAP_FAILED) {
+    return S3Error(S3Err::kInternalError, std::string("mmap: ") + std::strerror(errno));
+  }
+  blob.data = static_cast<const char*>(p);
+  return core::Status::Ok();
+}
+
 class MemWriter final : public ObjectWriter {
  public:
   using CommitFn = std::function<core::Status(std::shared_ptr<const Blob>)>;
-  MemWriter(std::string key, CommitFn commit) : key_(std::move(key)), commit_(std::move(commit)) {}
+  MemWriter(std::string key, int fd, CommitFn commit)
+      : key_(std::move(key)), commit_(std::move(commit)), blob_(std::make_shared<Blob>()) {
+    blob_->fd = fd;
+  }
   core::Status Append(std::string_view data) override {
     S3_CHECK_MSG(!done_, "Append after Commit");
-    data_.append(data);
+    S3_RETURN_IF_ERROR(WriteAll(blob_->fd, data));
+    written_ += data.size();
     return core::Status::Ok();
   }
-  uint64_t bytes_written() const override { return data_.size(); }
+  uint64_t bytes_written() const override { return written_; }
   core::Status Commit(ObjectMeta meta) override {
     S3_CHECK_MSG(!done_, "Commit twice");
-    S3_CHECK_MSG(meta.size == data_.size(), "Commit with a size that differs from the data");
+    S3_CHECK_MSG(meta.size == written_, "Commit with a size that differs from the data");
     done_ = true;
-    auto blob = std::make_shared<Blob>();
-    blob->meta = std::move(meta);
-    blob->meta.key = key_;
-    blob->data = std::move(data_);
-    return commit_(std::move(blob));
+    blob_->meta = std::move(meta);
+    blob_->meta.key = key_;
+    S3_RETURN_IF_ERROR(Map(*blob_));
+    return commit_(std::move(blob_));
   }
 
  private:
   std::string key_;
   CommitFn commit_;
-  std::string data_;
+  std::shared_ptr<Blob> blob_;
+  uint64_t written_ = 0;
   bool done_ = false;
 };
 
@@ -46,12 +97,13 @@ class MemReader final : public ObjectReader {
   explicit MemReader(std::shared_ptr<const Blob> blob) : blob_(std::move(blob)) {}
   const ObjectMeta& meta() const override { return blob_->meta; }
   core::Result<size_t> Read(uint64_t offset, char* dst, size_t len) override {
-    if (offset >= blob_->data.size()) return size_t{0};
-    const size_t n = std::min<uint64_t>(len, blob_->data.size() - offset);
-    std::memcpy(dst, blob_->data.data() + offset, n);
+    if (offset >= blob_->meta.size) return size_t{0};
+    const size_t n = std::min<uint64_t>(len, blob_->meta.size - offset);
+    std::memcpy(dst, blob_->data + offset, n);
     return n;
   }
-  std::optional<std::string_view> Contiguous() const override { return blob_->data; }
+  std::optional<std::string_view> Contiguous() const override { return blob_->view(); }
+  int FileDescriptor() const override { return blob_->fd; }
 
  private:
   std::shared_ptr<const Blob> blob_;
@@ -99,8 +151,9 @@ core::Result<std::unique_ptr<ObjectWriter>> MemoryStore::BeginPut(const std::str
                                                                   const std::string& key) {
   S3_RETURN_IF_ERROR(ValidateKey(key));
   S3_RETURN_IF_ERROR(FindBucket(bucket).status());
+  S3_ASSIGN_OR_RETURN(int fd, NewMemFd());
   return std::unique_ptr<ObjectWriter>(
-      new MemWriter(key, [this, bucket, key](std::shared_ptr<const Blob> blob) -> core::Status {
+      new MemWriter(key, fd, [this, bucket, key](std::shared_ptr<const Blob> blob) -> core::Status {
         S3_ASSIGN_OR_RETURN(Bucket * b, FindBucket(bucket));
         b->objects[key] = std::move(blob);
         return core::Status::Ok();
@@ -178,8 +231,9 @@ core::Result<std::unique_ptr<ObjectWriter>> MemoryStore::BeginPart(const std::st
                                                                    int part_number) {
   S3_RETURN_IF_ERROR(ValidatePartNumber(part_number));
   S3_RETURN_IF_ERROR(FindUpload(bucket, key, upload_id).status());
+  S3_ASSIGN_OR_RETURN(int fd, NewMemFd());
   return std::unique_ptr<ObjectWriter>(new MemWriter(
-      key, [this, bucket, key, upload_id, part_number](std::shared_ptr<const Blob> blob)
+      key, fd, [this, bucket, key, upload_id, part_number](std::shared_ptr<const Blob> blob)
           -> core::Status {
         S3_ASSIGN_OR_RETURN(Upload * u, FindUpload(bucket, key, upload_id));
         u->parts[part_number] = std::move(blob);
@@ -213,15 +267,18 @@ core::Result<ObjectMeta> MemoryStore::CompleteUpload(const std::string& bucket,
   S3_ASSIGN_OR_RETURN(auto have, ListParts(bucket, key, upload_id));
   S3_ASSIGN_OR_RETURN(auto plan, PlanCompletion(have, parts, min_part_size));
   auto blob = std::make_shared<Blob>();
+  S3_ASSIGN_OR_RETURN(blob->fd, NewMemFd());
   uint64_t total = 0;
-  for (const auto& p : plan) total += p.size;
-  blob->data.reserve(total);
-  for (const auto& p : plan) blob->data += u->parts.at(p.number)->data;
+  for (const auto& p : plan) {
+    S3_RETURN_IF_ERROR(WriteAll(blob->fd, u->parts.at(p.number)->view()));
+    total += p.size;
+  }
   blob->meta = u->info.meta;
   blob->meta.key = key;
   blob->meta.size = total;
   blob->meta.etag = MultipartEtag(plan);
   blob->meta.last_modified_unix = now_unix;
+  S3_RETURN_IF_ERROR(Map(*blob));
   ObjectMeta result = blob->meta;
   buckets_.at(bucket).objects[key] = std::move(blob);
   uploads_.erase(upload_id);

@@ -1,5 +1,6 @@
-// MemoryStore: every object in RAM, nothing durable. Readers share the object's bytes
-// (Contiguous() is zero-copy), so an overwrite never disturbs a GET in progress.
+// MemoryStore: every object in RAM (anonymous memory files), nothing durable. Readers share
+// the object's bytes (Contiguous() and FileDescriptor() are zero-copy), so an overwrite
+// never disturbs a GET in progress.
 #ifndef S3RDMA_PROTO_MEMORY_STORE_H_
 #define S3RDMA_PROTO_MEMORY_STORE_H_
 
@@ -49,11 +50,9 @@ class MemoryStore final : public ObjectStore {
                            const std::string& upload_id) override;
   core::Result<std::vector<UploadInfo>> ListUploads(const std::string& bucket) override;
 
-  // The stored bytes of one object version.
-  struct Blob {
-    ObjectMeta meta;
-    std::string data;
-  };
+  // The stored bytes of one object version (defined in memory_store.cc): an anonymous
+  // memory file (memfd), mapped read-only, so GETs can sendfile(2) it or use the mapping.
+  struct Blob;
 
  private:
   struct Upload {

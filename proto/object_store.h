@@ -84,6 +84,9 @@ class ObjectReader {
   virtual core::Result<size_t> Read(uint64_t offset, char* dst, size_t len) = 0;
   // All bytes in memory, if the store keeps them there (zero-copy sends); else nullopt.
   virtual std::optional<std::string_view> Contiguous() const { return std::nullopt; }
+  // A file descriptor whose bytes [0, meta().size) are the object, for sendfile(2); -1 if
+  // none. Owned by the reader.
+  virtual int FileDescriptor() const { return -1; }
 };
 
 class ObjectStore {
