@@ -2,7 +2,7 @@
 //
 // Events run in order of (time, insertion sequence): two events for the same time run
 // in the order they were scheduled (ns-3's EventKey). Time advances only by running
-// events. Cancelled events never run; their storage is reclaimed at once and their heap
+// events. Cancelled events never run; their storage is reclaimed at once and their queue
 // entries lazily. The run is a pure function of what was scheduled: TraceHash() folds
 // the (time, sequence) of every executed event, so two runs from the same seed can be
 // compared with one number.
@@ -110,7 +110,7 @@ class VirtualRuntime final : public Runtime {
   Time now_;
   uint64_t next_seq_ = 0;
   bool stop_ = false;
-  uint64_t stale_in_heap_ = 0;
+  uint64_t stale_in_heap_ = 0;  // cancelled entries still in the queue
   uint64_t trace_hash_ = 0xcbf29ce484222325ULL;
   Stats stats_;
   // Radix heap: every key in buckets_ has time >= base_ and sits in BucketOf(time, base_);

@@ -5,8 +5,8 @@
 // the table reports the median. A scheduler too slow to repeat (ns-3's CalendarScheduler
 // needs minutes just to be filled with 1M events) runs once at that N (--slow-rep), and
 // every phase is cut at --budget seconds, so the table says how many events it measured.
-// Exits non-zero if the schedulers disagree on the
-// executed event sequence (the pattern check hash), because then the comparison is void.
+// Exits non-zero if the schedulers disagree on the executed event sequence (the pattern
+// check hash), because then the comparison is void.
 #include <algorithm>
 #include <cstdio>
 #include <map>
