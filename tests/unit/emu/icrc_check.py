@@ -63,9 +63,12 @@ def icrc_zlib(frame):
 
 def icrc_scapy(frame):
     from scapy.layers.l2 import Ether
+    from scapy.layers.inet import UDP
     from scapy.contrib.roce import BTH  # noqa: F401  (binds UDP port 4791 to BTH)
     from scapy.compat import raw
     pkt = Ether(frame)
+    if BTH not in pkt and UDP in pkt:
+        pkt[UDP].decode_payload_as(BTH)  # a RoCEv2 run on another UDP port
     if BTH not in pkt:
         raise ValueError("scapy did not dissect a BTH")
     pkt[BTH].icrc = None         # let scapy recompute it on build
