@@ -111,7 +111,11 @@ void Payload::Release() {
   data_ = nullptr;
   size_ = 0;
   if (block == nullptr) return;
-  if (block->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
+  // The sole owner needs no atomic read-modify-write: nobody else can take a reference.
+  if (block->refs.load(std::memory_order_acquire) != 1 &&
+      block->refs.fetch_sub(1, std::memory_order_acq_rel) != 1) {
+    return;
+  }
   const size_t capacity = block->capacity;
   block->~Block();
   ThreadPool* pool = Pool();
