@@ -80,9 +80,11 @@ int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimRe
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (!quiet) {
     std::fputs(sim::FormatSummary(*out).c_str(), stdout);
-    std::printf("wall       %.3f s for %llu events (%.2fM events/s)\n", wall,
-                static_cast<unsigned long long>(out->events),
-                wall > 0 ? static_cast<double>(out->events) / wall / 1e6 : 0.0);
+    std::printf("wall       %.3f s for %llu events (%.2fM events/s), %llu flow solves (%.1f flows each)\n",
+                wall, static_cast<unsigned long long>(out->events),
+                wall > 0 ? static_cast<double>(out->events) / wall / 1e6 : 0.0,
+                static_cast<unsigned long long>(out->solves),
+                out->solves > 0 ? static_cast<double>(out->activities_solved) / static_cast<double>(out->solves) : 0.0);
     const std::string dir = !o.out.empty() ? o.out : cfg.value().out_dir;
     if (!dir.empty()) {
       if (auto st = sim::WriteOutputs(*out, dir); !st.ok()) return Fail(st.message(), 1);

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <queue>
 #include <utility>
 
 #include "core/check.h"
@@ -13,15 +12,9 @@ namespace {
 // Relative tolerance of the optimality checks: rates and usages are sums of doubles.
 constexpr double kEps = 1e-9;
 
-// Heap entry of the progressive filling: the level at which a resource saturates, or an
-// activity's bound. Ties break by kind then id, so the fill is deterministic.
-struct Entry {
-  double level;
-  uint32_t kind;  // 0 = resource, 1 = bound
-  uint32_t id;
-  uint32_t version;
-};
+// Orders FlowSolver::FillEntry as a min-heap with std::push_heap / std::pop_heap.
 struct EntryGreater {
+  template <typename Entry>
   bool operator()(const Entry& a, const Entry& b) const {
     if (a.level != b.level) return a.level > b.level;
     if (a.kind != b.kind) return a.kind > b.kind;
@@ -213,7 +206,12 @@ void FlowSolver::FillRegion() {
     res.weight_sum = 0;
     res.unfrozen = 0;
   }
-  std::priority_queue<Entry, std::vector<Entry>, EntryGreater> heap;
+  std::vector<FillEntry>& heap = fill_heap_;
+  heap.clear();
+  auto push = [&heap](const FillEntry& e) {
+    heap.push_back(e);
+    std::push_heap(heap.begin(), heap.end(), EntryGreater{});
+  };
   for (uint32_t slot : region_activities_) {
     Activity& a = activities_[slot];
     a.frozen = false;
@@ -225,13 +223,13 @@ void FlowSolver::FillRegion() {
       res.weight_sum += u.weight;
       ++res.unfrozen;
     }
-    if (a.bound > 0) heap.push(Entry{a.bound, 1, slot, a.gen});
+    if (a.bound > 0) push(FillEntry{a.bound, 1, slot, a.gen});
   }
   for (ResourceId r : region_resources_) {
     Resource& res = resources_[r];
     if (res.residual < 0) res.residual = 0;
     ++res.version;
-    if (res.unfrozen > 0) heap.push(Entry{res.residual / res.weight_sum, 0, r, res.version});
+    if (res.unfrozen > 0) push(FillEntry{res.residual / res.weight_sum, 0, r, res.version});
   }
   size_t left = region_activities_.size();
   auto freeze = [&](uint32_t slot, double rate, uint32_t bottleneck) {
@@ -260,14 +258,15 @@ void FlowSolver::FillRegion() {
             }
           }
         }
-        heap.push(Entry{res.residual / res.weight_sum, 0, u.resource, res.version});
+        push(FillEntry{res.residual / res.weight_sum, 0, u.resource, res.version});
       }
     }
   };
   while (left > 0) {
     S3_CHECK_MSG(!heap.empty(), "flow solver: unfrozen activities but nothing to saturate");
-    const Entry e = heap.top();
-    heap.pop();
+    std::pop_heap(heap.begin(), heap.end(), EntryGreater{});
+    const FillEntry e = heap.back();
+    heap.pop_back();
     if (e.kind == 1) {
       Activity& a = activities_[e.id];
       if (a.frozen) continue;
@@ -288,7 +287,8 @@ void FlowSolver::FillRegion() {
 }
 
 bool FlowSolver::WidenWhereNotOptimal() {
-  std::vector<ResourceId> widen;
+  std::vector<ResourceId>& widen = widen_;
+  widen.clear();
   const size_t n = region_resources_.size();
   for (size_t i = 0; i < n; ++i) {
     Resource& res = resources_[region_resources_[i]];

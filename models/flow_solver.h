@@ -149,6 +149,15 @@ class FlowSolver {
     uint32_t new_bottleneck = kNoBottleneck;
   };
 
+  // Progressive-filling heap entry: the level at which a resource saturates (kind 0) or
+  // an activity's bound (kind 1). Ties break by kind then id: deterministic fills.
+  struct FillEntry {
+    double level;
+    uint32_t kind;
+    uint32_t id;
+    uint32_t version;
+  };
+
   void MarkDirty(ResourceId r);
   void ScheduleSolve();
   void Solve();
@@ -178,6 +187,8 @@ class FlowSolver {
   uint32_t epoch_ = 0;
   std::vector<uint32_t> region_activities_;
   std::vector<ResourceId> region_resources_;
+  std::vector<FillEntry> fill_heap_;   // reused by every fill (no allocation per solve)
+  std::vector<ResourceId> widen_;      // reused by every optimality check
   Stats stats_;
   // Set on destruction so pending posted solves become no-ops.
   std::shared_ptr<bool> alive_;

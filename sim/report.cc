@@ -145,6 +145,8 @@ std::string ResultJson(const SimResult& r) {
   }
   j["utilisation"] = ks;
   j["events"] = r.events;
+  j["solver"] = {{"solves", r.solves}, {"activities_solved", r.activities_solved},
+                 {"widenings", r.widenings}};
   j["trace_hash"] = r.trace_hash;
   return j.dump(2) + "\n";
 }

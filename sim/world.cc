@@ -522,6 +522,9 @@ SimResult World::Collect() {
   }
   r.samples = samples_;
   r.events = runtime_.stats().executed;
+  r.solves = solver_.stats().solves;
+  r.activities_solved = solver_.stats().activities_solved;
+  r.widenings = solver_.stats().widenings;
   r.trace_hash = runtime_.TraceHash();
   return r;
 }

@@ -87,6 +87,9 @@ struct SimResult {
   KindResult bottleneck;  // the kind with the highest mean utilisation
   std::vector<Sample> samples;
   uint64_t events = 0;
+  uint64_t solves = 0;             // flow-solver recomputations
+  uint64_t activities_solved = 0;  // activities refilled over all solves
+  uint64_t widenings = 0;
   uint64_t trace_hash = 0;
   bool hit_max_time = false;
 };
