@@ -793,9 +793,15 @@ int RunUdp(const PerfOptions& o, Params p) {
   bool peer_done = false;
   std::string peer_error;
   // The server finishes when the client reports (or drops the side channel).
-  boost::asio::async_read_until(sock, inbuf, '\n', [&](boost::system::error_code e, size_t) {
+  boost::asio::async_read_until(sock, inbuf, '\n', [&](boost::system::error_code e, size_t n) {
     peer_done = true;
-    if (e) peer_error = "side channel closed: " + e.message();
+    if (e) {
+      peer_error = "side channel closed: " + e.message();
+    } else {
+      std::string msg(boost::asio::buffers_begin(inbuf.data()),
+                      boost::asio::buffers_begin(inbuf.data()) + n);
+      if (msg != "done ok\n") peer_error = "it reported a failure";
+    }
     if (!client) d.Finish();
     rt.Stop();
   });
@@ -836,6 +842,7 @@ int RunUdp(const PerfOptions& o, Params p) {
   }
   sock.close(ec);
   if (timed_out) return Fail("timed out after " + std::to_string(o.timeout_s) + " s", 1);
+  if (!client && !peer_error.empty()) return Fail("client went away (" + peer_error + ")", 1);
   if (!d.results().ok) return Fail(d.results().error, 1);
   if (std::string err = side.Verify(p); !err.empty()) return Fail(err, 1);
   if (client) Report(o, p, d.results(), "udp");
