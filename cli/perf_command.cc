@@ -84,7 +84,10 @@ struct PerfOptions {
   bool json = false;
   bool latency = false;
   double timeout_s = 60;
-  bool busy_poll = true;
+  // Spin instead of sleeping in epoll: by default in latency mode only (in bandwidth mode
+  // packets come in batches, so a wake-up per batch is cheap, and a spinning process slows
+  // its peer on a machine with fewer idle cores than spinners).
+  std::optional<bool> busy_poll;
 };
 
 // Test parameters the client sends; the server runs what the client asks for.
@@ -823,7 +826,7 @@ int RunUdp(const PerfOptions& o, Params p) {
     return timed_out || (client ? d.done() || peer_done : peer_done);
   };
   while (!finished()) {
-    if (o.busy_poll) {
+    if (o.busy_poll.value_or(p.latency)) {
       // Like perftest, spin instead of sleeping in epoll: a sleeping process pays a
       // scheduler wake-up (microseconds, milliseconds on a loaded machine) per batch.
       io.restart();
@@ -904,8 +907,11 @@ void AddPerfCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--pcap", opts->pcap, "write every RoCEv2 packet to this pcap file");
   cmd->add_option("--timeout", opts->timeout_s, "give up after this many seconds (default 60)");
   cmd->add_flag("--json", opts->json, "print the result as JSON");
-  cmd->add_flag("!--no-busy-poll", opts->busy_poll,
-                "udp: sleep in epoll between packets instead of spinning a core (perftest spins)");
+  cmd->add_flag_callback("--busy-poll", [opts] { opts->busy_poll = true; },
+                         "udp: spin a core polling the socket and CQ, like perftest (default "
+                         "with --latency)");
+  cmd->add_flag_callback("--no-busy-poll", [opts] { opts->busy_poll = false; },
+                         "udp: sleep in epoll between packets (default for bandwidth)");
   cmd->add_flag("--latency", opts->latency, "measure latency instead of bandwidth");
   cmd->callback([opts, &run] { run = [opts] { return RunPerf(*opts); }; });
 }
