@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "core/check.h"
@@ -396,7 +397,10 @@ void FlowSolver::ScheduleCompletion(uint32_t slot) {
   const double seconds = a.remaining / a.rate;
   // Round up to a whole picosecond so the work is really done when the timer fires.
   double ps = std::ceil(seconds * 1e12);
-  if (ps > 9e18) ps = 9e18;
+  // A rate so small that the end is beyond representable time: finish at the end of time
+  // (no overflow; the run's report shows the absurd makespan).
+  const double room = static_cast<double>(std::numeric_limits<int64_t>::max() - runtime_.Now().ps()) - 1e6;
+  if (!(ps <= room)) ps = room;
   const uint32_t gen = a.gen;
   a.timer = runtime_.After(core::Duration::Picoseconds(static_cast<int64_t>(ps)),
                            [this, slot, gen] {

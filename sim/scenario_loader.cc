@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -202,6 +203,10 @@ void ReadDuration(Reader& r, MapView& m, const std::string& key, core::Duration&
     r.Fail(v, path, std::string("must be ") + (allow_zero ? ">= 0" : "> 0") + " (got " +
                         v.node.Scalar() + ")");
   }
+  // Virtual time is int64 picoseconds (+-106 days); sums of a few durations must fit.
+  if (out > core::Duration::Seconds(30 * 86400)) {
+    r.Fail(v, path, "must be at most 30 days (got " + v.node.Scalar() + ")");
+  }
 }
 
 void ReadBytes(Reader& r, MapView& m, const std::string& key, core::Bytes& out) {
@@ -293,11 +298,24 @@ int ReadEnum(Reader& r, MapView& m, const std::string& key, const std::vector<st
                       (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
 }
 
+// Limits that keep a mistyped value from exhausting memory: far above any real cluster.
+constexpr int64_t kMaxNodes = 200'000;       // per group
+constexpr int64_t kMaxPerNode = 100'000;     // cores, NICs, drives, GPUs, streams per client
+constexpr int64_t kMaxStreams = 20'000'000;  // clients x streams, all workloads
+
+void ReadLimited(Reader& r, MapView& m, const std::string& key, int64_t& out, int64_t min) {
+  ReadCount(r, m, key, out, min);
+  if (out > kMaxPerNode) {
+    r.Fail(m.Get(key), m.PathOf(key), "must be at most " + std::to_string(kMaxPerNode) + " (got " +
+                                          std::to_string(out) + ")");
+  }
+}
+
 void ReadNode(Reader& r, Val v, const std::string& path, NodeSpec& n) {
   MapView m(r, v, path);
   {
     MapView c(r, m.Get("cpu"), m.PathOf("cpu"));
-    ReadCount(r, c, "cores", n.cpu.cores, 1);
+    ReadLimited(r, c, "cores", n.cpu.cores, 1);
     ReadDouble(r, c, "index_build_rate_per_core", n.cpu_index_build_rate_per_core, 0, 1e15);
     c.Finish();
   }
@@ -308,14 +326,14 @@ void ReadNode(Reader& r, Val v, const std::string& path, NodeSpec& n) {
   }
   {
     MapView c(r, m.Get("nic"), m.PathOf("nic"));
-    ReadCount(r, c, "count", n.nic.count, 1);
+    ReadLimited(r, c, "count", n.nic.count, 1);
     ReadRate(r, c, "rate", n.nic.rate);
     ReadRate(r, c, "pcie", n.nic.pcie, true);
     c.Finish();
   }
   {
     MapView c(r, m.Get("drives"), m.PathOf("drives"));
-    ReadCount(r, c, "count", n.drives.count, 0);
+    ReadLimited(r, c, "count", n.drives.count, 0);
     ReadRate(r, c, "read", n.drives.read);
     ReadRate(r, c, "write", n.drives.write);
     ReadCount(r, c, "read_iops", n.drives.read_iops, 1);
@@ -327,7 +345,7 @@ void ReadNode(Reader& r, Val v, const std::string& path, NodeSpec& n) {
   }
   {
     MapView c(r, m.Get("gpus"), m.PathOf("gpus"));
-    ReadCount(r, c, "count", n.gpus.count, 0);
+    ReadLimited(r, c, "count", n.gpus.count, 0);
     ReadRate(r, c, "pcie", n.gpus.pcie, true);
     ReadBytes(r, c, "memory", n.gpus.memory);
     ReadDouble(r, c, "index_build_rate", n.gpus.index_build_rate, 0, 1e15);
@@ -340,6 +358,10 @@ void ReadGroup(Reader& r, MapView& parent, const std::string& key, GroupConfig& 
   MapView m(r, parent.Get(key), parent.PathOf(key));
   if (!m.val().present()) r.Fail(parent.val(), parent.PathOf(key), "is required");
   ReadCount(r, m, "count", g.count, 1);
+  if (g.count > kMaxNodes) {
+    r.Fail(m.Get("count"), m.PathOf("count"), "must be at most " + std::to_string(kMaxNodes) +
+                                                  " (got " + std::to_string(g.count) + ")");
+  }
   ReadNode(r, m.Get("node"), m.PathOf("node"), g.node);
   m.Finish();
 }
@@ -379,7 +401,7 @@ void ReadWorkload(Reader& r, Val v, const std::string& path, WorkloadConfig& w, 
   if (type < 0) r.Fail(v, path, "needs 'type: get | put | index_build | pipeline'");
   w.type = static_cast<WorkloadConfig::Type>(type);
   ReadDuration(r, m, "start", w.start);
-  ReadCount(r, m, "streams", w.streams, 1);
+  ReadLimited(r, m, "streams", w.streams, 1);
   const int buf = ReadEnum(r, m, "buffer", {"host", "gpu"});
   if (buf >= 0) w.buffer = buf == 0 ? Buffer::kHost : Buffer::kGpu;
   ReadDuration(r, m, "think_time", w.think_time);
@@ -515,6 +537,18 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
   }
   m.Finish();
   // Whole-spec checks the readers cannot make one key at a time.
+  int64_t streams = 0;
+  for (const WorkloadConfig& w : c.workloads) {
+    const int64_t per_client = w.type == WorkloadConfig::Type::kGet || w.type == WorkloadConfig::Type::kPut
+                                   ? w.streams
+                                   : w.streams * std::max<int64_t>(1, c.clients.node.gpus.count);
+    streams += per_client * c.clients.count;
+  }
+  if (streams > kMaxStreams) {
+    r.Fail(Val{root["workloads"], ""}, "workloads",
+           "start " + std::to_string(streams) + " streams in all (at most " +
+               std::to_string(kMaxStreams) + "): lower cluster.clients.count or streams");
+  }
   for (size_t i = 0; i < c.workloads.size(); ++i) {
     const WorkloadConfig& w = c.workloads[i];
     const std::string p = "workloads." + std::to_string(i);
@@ -592,6 +626,10 @@ core::Result<ScenarioConfig> LoadScenarioText(const std::string& text, const std
 
 core::Result<ScenarioConfig> LoadScenarioFile(const std::string& path,
                                               const std::vector<std::string>& overrides) {
+  std::error_code ec;
+  if (std::filesystem::is_directory(path, ec)) {
+    return core::Status::InvalidArgument("'" + path + "' is a directory, not a scenario file");
+  }
   std::ifstream in(path, std::ios::binary);
   if (!in) return core::Status::NotFound("cannot open scenario file '" + path + "'");
   std::ostringstream ss;

@@ -118,6 +118,8 @@ class World {
   std::vector<double> last_used_;
   Time last_sample_;
   std::vector<sim::Sample> samples_;
+  static constexpr size_t kMaxSamples = 4096;
+  Duration interval_;
 };
 
 void World::Build() {
@@ -392,6 +394,24 @@ void World::TakeSample() {
   s.client_cpu = ccpu / static_cast<double>(std::max<int64_t>(1, c_.clients.count));
   s.client_gpu = ngpu > 0 ? cgpu / ngpu : 0;
   samples_.push_back(s);
+  // Bounded memory and work for long runs: past kMaxSamples, merge neighbours pairwise
+  // (their intervals are equal, so a plain mean) and sample half as often.
+  if (samples_.size() >= kMaxSamples) {
+    std::vector<sim::Sample> merged;
+    for (size_t i = 0; i + 1 < samples_.size(); i += 2) {
+      sim::Sample m = samples_[i + 1];
+      const sim::Sample& a = samples_[i];
+      m.storage_tx_bps = (a.storage_tx_bps + m.storage_tx_bps) / 2;
+      m.storage_rx_bps = (a.storage_rx_bps + m.storage_rx_bps) / 2;
+      m.storage_cpu = (a.storage_cpu + m.storage_cpu) / 2;
+      m.client_cpu = (a.client_cpu + m.client_cpu) / 2;
+      m.client_gpu = (a.client_gpu + m.client_gpu) / 2;
+      merged.push_back(m);
+    }
+    if (samples_.size() % 2 == 1) merged.push_back(samples_.back());
+    samples_ = std::move(merged);
+    interval_ = interval_ * 2;
+  }
   last_sample_ = now;
 }
 
@@ -405,11 +425,12 @@ SimResult World::Run(const RunOptions& options) {
       runtime_.Stop();
     });
   }
+  interval_ = c_.sample_interval;
   std::function<void()> tick = [this, &tick] {
     TakeSample();
-    if (active_streams_ > 0) sample_timer_ = runtime_.After(c_.sample_interval, tick);
+    if (active_streams_ > 0) sample_timer_ = runtime_.After(interval_, tick);
   };
-  sample_timer_ = runtime_.After(c_.sample_interval, tick);
+  sample_timer_ = runtime_.After(interval_, tick);
   for (;;) {
     const uint64_t ran = runtime_.RunEvents(1 << 16);
     if (hit_max_time_ || ran == 0) break;

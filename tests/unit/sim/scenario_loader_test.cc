@@ -158,3 +158,28 @@ TEST(ScenarioLoaderTest, EditDistance) {
 
 }  // namespace
 }  // namespace s3rdma::sim
+
+namespace s3rdma::sim {
+namespace {
+
+TEST(ScenarioLoaderTest, LimitsStopMistypedValuesBeforeTheyExhaustMemoryOrTime) {
+  EXPECT_EQ(LoadError(kBase, {"cluster.storage.count=1G"}),
+            "--set cluster.storage.count=1G: cluster.storage.count must be at most 200000 (got 1000000000)");
+  EXPECT_EQ(LoadError(kBase, {"workloads.0.start=1000h"}),
+            "--set workloads.0.start=1000h: workloads.0.start must be at most 30 days (got 1000h)");
+  EXPECT_EQ(LoadError(kBase, {"cluster.clients.count=100000", "workloads.0.streams=1000"}),
+            "x.yaml:16:3: workloads start 100000000 streams in all (at most 20000000): lower "
+            "cluster.clients.count or streams");
+  EXPECT_EQ(LoadError(kBase, {"cluster.clients.node.gpus.count=1M"}),
+            "--set cluster.clients.node.gpus.count=1M: cluster.clients.node.gpus.count must be at most "
+            "100000 (got 1000000)");
+}
+
+TEST(ScenarioLoaderTest, ADirectoryIsNotAScenario) {
+  auto r = LoadScenarioFile(::testing::TempDir(), {});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("is a directory"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace s3rdma::sim
