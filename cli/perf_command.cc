@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -575,6 +576,12 @@ double Percentile(const std::vector<double>& sorted, double q) {
 }
 
 void Report(const PerfOptions& o, const Params& p, const Results& r, const char* fabric) {
+  // CPU time of this process (both sides for inproc): on a shared machine, wall-clock rates
+  // also measure the neighbours; bytes per CPU-second do not.
+  rusage ru{};
+  ::getrusage(RUSAGE_SELF, &ru);
+  const double user_s = double(ru.ru_utime.tv_sec) + double(ru.ru_utime.tv_usec) * 1e-6;
+  const double sys_s = double(ru.ru_stime.tv_sec) + double(ru.ru_stime.tv_usec) * 1e-6;
   std::vector<double> s = r.samples_us;
   std::sort(s.begin(), s.end());
   double avg = 0;
@@ -591,6 +598,8 @@ void Report(const PerfOptions& o, const Params& p, const Results& r, const char*
     j["mtu_bytes"] = p.mtu;
     j["retransmitted_packets"] = r.retransmits;
     j["timeouts"] = r.timeouts;
+    j["cpu_user_s"] = user_s;
+    j["cpu_sys_s"] = sys_s;
     if (p.latency) {
       j["t_min_us"] = s.empty() ? 0 : s.front();
       j["t_max_us"] = s.empty() ? 0 : s.back();
@@ -616,6 +625,7 @@ void Report(const PerfOptions& o, const Params& p, const Results& r, const char*
   std::printf(" TX depth        : %u\n", p.latency ? 1 : p.qdepth);
   std::printf(" Retransmitted   : %" PRIu64 " packets (%" PRIu64 " timeouts)\n", r.retransmits,
               r.timeouts);
+  std::printf(" CPU (process)   : %.2f s user, %.2f s sys\n", user_s, sys_s);
   std::printf("%s\n", line);
   if (p.latency) {
     std::printf(" #bytes #iterations    t_min[usec]    t_max[usec]  t_typical[usec]    "

@@ -68,7 +68,7 @@ echo "# machine: $(nproc) cores, $(uname -r), load average: $(cut -d' ' -f1-3 /p
 echo "# ucx-utils: $(dpkg-query -W -f="\${Version}" ucx-utils 2>/dev/null || echo unknown)"
 echo "# s3rdma: $("$bin" --version)"
 best() { sort -g | "$1" -1; }
-: >"$tmp/ucx_bw"; : >"$tmp/s3_bw"; : >"$tmp/ucx_lat"; : >"$tmp/s3_lat"; : >"$tmp/inproc_bw"
+: >"$tmp/ucx_bw"; : >"$tmp/s3_bw"; : >"$tmp/ucx_lat"; : >"$tmp/s3_lat"; : >"$tmp/inproc_bw"; : >"$tmp/inproc_cpu"
 
 for r in $(seq "$repeat"); do
   echo "## run $r"
@@ -89,6 +89,9 @@ for r in $(seq "$repeat"); do
   json=$("$bin" perf write --fabric inproc --size 1MiB --iters "$iters_bw" --json)
   echo "s3rdma write inproc 1MiB: $(echo "$json" | tr -d ' \n')"
   echo "$json" | field bw_avg_gbytes_per_s >>"$tmp/inproc_bw"
+  # Bytes moved per CPU-second of the (single-threaded) process: what the engine would do
+  # with a core to itself, whatever the neighbours are doing.
+  echo "$json" | python3 -c 'import json,sys; j=json.load(sys.stdin); c=j["cpu_user_s"]+j["cpu_sys_s"]; print("%.3f" % (j["size_bytes"]*j["iterations"]/c/1e9 if c > 0 else 0))' >>"$tmp/inproc_cpu"
 done
 
 echo "## summary (best of $repeat)"
@@ -98,3 +101,4 @@ printf "%-48s %10s GB/s\n" "s3rdma perf write --fabric udp, 1 MiB" "$(best tail 
 printf "%-48s %10s us\n" "UCX ucp_put_lat TCP loopback, 8 B (typical)" "$(best head <"$tmp/ucx_lat")"
 printf "%-48s %10s us\n" "s3rdma perf write --latency udp, 8 B (typical)" "$(best head <"$tmp/s3_lat")"
 printf "%-48s %10s GB/s\n" "s3rdma perf write --fabric inproc, 1 MiB" "$(best tail <"$tmp/inproc_bw")"
+printf "%-48s %10s GB/s\n" "  same, bytes per CPU-second of the process" "$(best tail <"$tmp/inproc_cpu")"
