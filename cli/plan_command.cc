@@ -110,7 +110,7 @@ void AddPlanCommand(CLI::App& app, CommandRunner& run) {
   sub->add_option("--target", o->target, "Aggregate throughput to reach, e.g. 1TB/s or 400Gbps")->required();
   sub->add_option("--vary", o->vary, "Integer key to search (default cluster.storage.count)");
   sub->add_option("--max", o->max, "Largest value to try (default 1024)");
-  sub->add_option("--set", o->sets, "Override a value: path=value");
+  sub->add_option("--set", o->sets, "Override a value: path=value")->allow_extra_args(false);
   sub->add_option("--seed", o->seed, "Seed (overrides the scenario's)")->check(CLI::NonNegativeNumber);
   sub->callback([o, &run] { run = [o] { return RunPlan(*o); }; });
 }

@@ -173,9 +173,11 @@ void AddSimCommand(CLI::App& app, CommandRunner& run) {
   CLI::App* sub = app.add_subcommand(
       "sim", "Run a YAML scenario on the capacity-planning models in virtual time");
   sub->add_option("scenario", o->scenario, "Scenario file (see docs/scenario-reference.md)")->required();
-  sub->add_option("--set", o->sets, "Override a value: path=value (e.g. cluster.storage.count=8)");
+  sub->add_option("--set", o->sets, "Override a value: path=value (e.g. cluster.storage.count=8)")
+      ->allow_extra_args(false);
   sub->add_option("--sweep", o->sweeps,
-                  "Sweep a value: path=v1,v2,... (several: cross product) -> one table");
+                  "Sweep a value: path=v1,v2,... (several: cross product) -> one table")
+      ->allow_extra_args(false);
   sub->add_option("--out", o->out, "Write results.json, utilisation.csv, timeseries.csv here");
   sub->add_option("--seed", o->seed, "Seed (overrides the scenario's)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--no-progress", o->no_progress, "Never draw the progress bar");
