@@ -423,6 +423,52 @@ TEST(RcConformance, RnrThenSuccessOncePosted) {
   EXPECT_EQ(p.WaitOne(*p.b().rcq).status, WcStatus::kSuccess);
 }
 
+TEST(RcConformance, RnrOnTheLastPacketOfWriteWithImmediate) {
+  // A multi-packet WRITE_WITH_IMM needs a receive only for its last packet: the first ones
+  // are placed, the last is RNR-NAKed and resent alone once a receive is posted.
+  PairOptions o;
+  o.min_rnr_timer = 2;
+  RcPair p(o);
+  Fill(p.a().buf, 0, 3000, 8);
+  Sge ss = p.a().sge(0, 3000);
+  SendWr wr = MakeWr(WrOpcode::kRdmaWriteWithImm, 1, {&ss, 1});
+  wr.imm_data = 99;
+  wr.rdma.remote_addr = p.b().addr(100);
+  wr.rdma.rkey = p.b().mr->rkey();
+  ASSERT_EQ(p.a().qp->PostSend(wr), 0);
+  p.rt().RunUntil(p.rt().Now() + core::Duration::Microseconds(100));
+  EXPECT_GE(p.b().qp->stats().rnr_naks_sent, 1u);
+  ASSERT_EQ(p.b().qp->PostRecv({5, {}}), 0);
+  WorkCompletion rwc = p.WaitOne(*p.b().rcq);
+  EXPECT_EQ(rwc.status, WcStatus::kSuccess);
+  EXPECT_EQ(rwc.opcode, WcOpcode::kRecvRdmaWithImm);
+  EXPECT_EQ(rwc.byte_len, 3000u);
+  EXPECT_EQ(rwc.imm_data, 99u);
+  EXPECT_EQ(p.WaitOne(*p.a().scq).status, WcStatus::kSuccess);
+  EXPECT_EQ(std::memcmp(p.a().buf.data(), p.b().buf.data() + 100, 3000), 0);
+  EXPECT_EQ(p.a().qp->stats().packets_sent - p.a().qp->stats().retransmitted_packets, 3u);
+}
+
+TEST(RcConformance, FenceWaitsForEarlierReads) {
+  RcPair p;
+  Fill(p.b().buf, 0, 8000, 9);
+  Sge ls = p.a().sge(0, 8000);
+  SendWr r = MakeWr(WrOpcode::kRdmaRead, 1, {&ls, 1});
+  r.rdma.remote_addr = p.b().addr(0);
+  r.rdma.rkey = p.b().mr->rkey();
+  ASSERT_EQ(p.a().qp->PostSend(r), 0);
+  // A fenced WRITE of what the READ brings in: it must not start before the READ is done.
+  Sge ws = p.a().sge(0, 8000);
+  SendWr w = MakeWr(WrOpcode::kRdmaWrite, 2, {&ws, 1}, kSendSignaled | kSendFence);
+  w.rdma.remote_addr = p.b().addr(20000);
+  w.rdma.rkey = p.b().mr->rkey();
+  ASSERT_EQ(p.a().qp->PostSend(w), 0);
+  ASSERT_TRUE(p.RunUntilCompletions(*p.a().scq, 2));
+  for (const auto& wc : p.Drain(*p.a().scq)) EXPECT_EQ(wc.status, WcStatus::kSuccess);
+  // Had the WRITE gone out before the READ's data arrived, it would have sent zeros.
+  EXPECT_EQ(std::memcmp(p.b().buf.data(), p.b().buf.data() + 20000, 8000), 0);
+}
+
 TEST(RcConformance, RnrRetryExceeded) {
   PairOptions o;
   o.rnr_retry = 2;
