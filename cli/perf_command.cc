@@ -734,12 +734,18 @@ int RunUdp(const PerfOptions& o, Params p) {
       if (auto colon = host.rfind(':'); colon != std::string::npos) {
         port = host.substr(colon + 1);
         host = host.substr(0, colon);
+        auto n = core::ParseCount(port);
+        if (!n.ok() || *n < 1 || *n > 65535) {
+          return Fail("--connect: bad port '" + port + "' (expected HOST[:1..65535])", 2);
+        }
       }
+      if (host.empty()) return Fail("--connect: missing host (expected HOST[:PORT])", 2);
       tcp::resolver resolver(io);
       auto eps = resolver.resolve(host, port, ec);
       if (ec) return Fail("cannot resolve " + o.connect + ": " + ec.message(), 1);
       // Retries for a while, so a client started right after its server still connects.
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+      auto deadline = std::chrono::steady_clock::now() +
+                      std::chrono::milliseconds(static_cast<int64_t>(std::min(10.0, o.timeout_s) * 1000));
       for (;;) {
         boost::asio::connect(sock, eps, ec);
         if (!ec || std::chrono::steady_clock::now() > deadline) break;
@@ -915,7 +921,7 @@ void AddPerfCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--qdepth,--tx-depth,-t", opts->qdepth, "operations in flight (default 128)");
   cmd->add_option("--mtu,-m", opts->mtu, "path MTU: 256, 512, 1024, 2048, 4096 (default 4096)");
   cmd->add_option("--pcap", opts->pcap, "write every RoCEv2 packet to this pcap file");
-  cmd->add_option("--timeout", opts->timeout_s, "give up after this many seconds (default 60)");
+  cmd->add_option("--timeout", opts->timeout_s, "give up a connected run after this many seconds (default 60; a server waits for its client indefinitely, like perftest)");
   cmd->add_flag("--json", opts->json, "print the result as JSON");
   cmd->add_flag_callback("--busy-poll", [opts] { opts->busy_poll = true; },
                          "udp: spin a core polling the socket and CQ, like perftest (default "
