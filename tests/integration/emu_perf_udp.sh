@@ -77,7 +77,8 @@ echo "write latency ok: typical $(json_field "$tmp/client.out" t_typical_us) us"
 
 # Bad flags: one line on stderr, exit 2.
 for args in "perf write --size 0" "perf write --mtu 300" "perf copy" "perf write --fabric tcp" \
-            "perf write --fabric inproc --connect 127.0.0.1" "perf write --qdepth 0"; do
+            "perf write --fabric inproc --connect 127.0.0.1" "perf write --qdepth 0" \
+            "perf write --connect 127.0.0.1:99999" "perf write --iters -5"; do
   set +e
   # shellcheck disable=SC2086
   "$bin" $args >"$tmp/out" 2>"$tmp/err"
