@@ -210,6 +210,20 @@ void ClusterModel::Transfer(const Endpoint& src, const Endpoint& dst, core::Byte
   }
 }
 
+void ClusterModel::DriveIo(int node, bool read, core::Bytes bytes, std::function<void()> done) {
+  const NodeResources& r = nodes_[node];
+  const DriveSpec& d = specs_[node].drives;
+  S3_CHECK_MSG(r.drives != kNoResource, "drive I/O on a node without drives");
+  S3_CHECK(bytes.count() > 0);
+  const double io = static_cast<double>(std::min(bytes.count(), d.io_size.count()));
+  const double bw = Bps(read ? d.read : d.write);
+  const double iops = static_cast<double>(read ? d.read_iops : d.write_iops);
+  std::vector<ResourceUse> uses;
+  AddUse(uses, r.drives, std::max(1.0 / bw, 1.0 / (io * iops)));
+  AddUse(uses, r.memory, 1.0);  // the drive's DMA into (or out of) host memory
+  solver_.Start(static_cast<double>(bytes.count()), uses, 0, std::move(done));
+}
+
 void ClusterModel::GpuWork(int node, int gpu, core::Duration gpu_time, std::function<void()> done) {
   S3_CHECK(gpu >= 0 && static_cast<size_t>(gpu) < nodes_[node].gpu.size());
   if (gpu_time <= core::Duration::Zero()) {

@@ -88,6 +88,9 @@ class ClusterModel {
   // Builds an index over `vectors` on GPU `gpu` of `node`, or on the node's cores if
   // gpu < 0, at the spec's build rate. REQUIRES: that rate > 0.
   void Compute(int node, int gpu, double vectors, std::function<void()> done);
+  // Reads (or writes) `bytes` between the node's drives and its host memory (a local
+  // erasure-coded fragment). REQUIRES: the node has drives.
+  void DriveIo(int node, bool read, core::Bytes bytes, std::function<void()> done);
   // `gpu_time` of work on GPU `gpu` of `node` (shared with other work on that GPU).
   void GpuWork(int node, int gpu, core::Duration gpu_time, std::function<void()> done);
 

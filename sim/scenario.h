@@ -70,6 +70,12 @@ struct WorkloadConfig {
 struct GroupConfig {
   int64_t count = 1;
   models::NodeSpec node;
+  // Storage only: objects erasure-coded over `data + parity` consecutive storage nodes.
+  // A GET gathers data-1 fragments (size / data each) from peers into the node the client
+  // asked, then sends the object; a PUT scatters data+parity-1 fragments to peers.
+  // data == 1 and parity == 0: no erasure coding (the default).
+  int64_t ec_data = 1;
+  int64_t ec_parity = 0;
 };
 
 struct ScenarioConfig {

@@ -363,6 +363,20 @@ void ReadGroup(Reader& r, MapView& parent, const std::string& key, GroupConfig& 
                                                   " (got " + std::to_string(g.count) + ")");
   }
   ReadNode(r, m.Get("node"), m.PathOf("node"), g.node);
+  if (key == "storage") {
+    Val ev = m.Get("erasure");
+    if (ev.present()) {
+      MapView e(r, ev, m.PathOf("erasure"));
+      ReadCount(r, e, "data", g.ec_data, 1);
+      ReadCount(r, e, "parity", g.ec_parity, 0);
+      e.Finish();
+      if (g.ec_data + g.ec_parity > g.count) {
+        r.Fail(ev, m.PathOf("erasure"),
+               "needs data + parity <= cluster.storage.count (got " + std::to_string(g.ec_data) +
+                   " + " + std::to_string(g.ec_parity) + " > " + std::to_string(g.count) + ")");
+      }
+    }
+  }
   m.Finish();
 }
 

@@ -93,6 +93,10 @@ class World {
   void Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
                bool control_path, std::function<void()> done);
   void NextSegment(Stream* s);
+  // The data movement of one request between `server` and the client, with erasure coding
+  // across storage nodes when configured.
+  void DataPath(bool get, int server, const Endpoint& client_ep, core::Bytes size,
+                std::function<void()> done);
   void StreamFinished();
   void TakeSample();
   SimResult Collect();
@@ -166,16 +170,11 @@ core::Bytes World::PickSize(const WorkloadConfig& w, core::Rng& rng) {
 void World::Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
                     bool control_path, std::function<void()> done) {
   const bool drives = c_.storage.node.drives.count > 0;
-  const Endpoint server_ep{server, drives ? Buffer::kDrive : Buffer::kHost, 0};
   const Endpoint client_ep{client, client_buf, gpu};
   node_bytes_[static_cast<size_t>(client)] += size.count();
   node_bytes_[static_cast<size_t>(server)] += size.count();
   if (!control_path) {
-    if (get) {
-      cluster_.Transfer(server_ep, client_ep, size, std::move(done));
-    } else {
-      cluster_.Transfer(client_ep, server_ep, size, std::move(done));
-    }
+    DataPath(get, server, client_ep, size, std::move(done));
     return;
   }
   const Duration lat = cluster_.RouteLatency(client, server);
@@ -185,13 +184,13 @@ void World::Request(bool get, int client, int server, Buffer client_buf, int gpu
   auto reply = [this, lat, done = std::move(done)]() mutable {
     cluster_.Delay(lat, std::move(done));
   };
-  auto data = [this, get, server_ep, client_ep, size, drive_lat, reply = std::move(reply)]() mutable {
+  auto data = [this, get, server, client_ep, size, drive_lat, reply = std::move(reply)]() mutable {
     if (get) {
-      cluster_.Delay(drive_lat, [this, server_ep, client_ep, size, reply = std::move(reply)]() mutable {
-        cluster_.Transfer(server_ep, client_ep, size, std::move(reply));
+      cluster_.Delay(drive_lat, [this, server, client_ep, size, reply = std::move(reply)]() mutable {
+        DataPath(true, server, client_ep, size, std::move(reply));
       });
     } else {
-      cluster_.Transfer(client_ep, server_ep, size, [this, drive_lat, reply = std::move(reply)]() mutable {
+      DataPath(false, server, client_ep, size, [this, drive_lat, reply = std::move(reply)]() mutable {
         cluster_.Delay(drive_lat, std::move(reply));
       });
     }
@@ -202,6 +201,61 @@ void World::Request(bool get, int client, int server, Buffer client_buf, int gpu
   cluster_.CpuWork(client, cluster_.ClientRequestCpu(), [this, lat, at_server = std::move(at_server)]() mutable {
     cluster_.Delay(lat, std::move(at_server));
   });
+}
+
+void World::DataPath(bool get, int server, const Endpoint& client_ep, core::Bytes size,
+                     std::function<void()> done) {
+  const bool drives = c_.storage.node.drives.count > 0;
+  const Buffer stored = drives ? Buffer::kDrive : Buffer::kHost;
+  const int64_t k = c_.storage.ec_data;
+  const int64_t width = c_.storage.ec_data + c_.storage.ec_parity;
+  if (width <= 1) {
+    if (get) {
+      cluster_.Transfer({server, stored, 0}, client_ep, size, std::move(done));
+    } else {
+      cluster_.Transfer(client_ep, {server, stored, 0}, size, std::move(done));
+    }
+    return;
+  }
+  // Erasure coding: fragments of size/k on the `width` consecutive storage nodes from the
+  // one the client asked. Store-and-forward at the asked node (gather, then send).
+  const core::Bytes frag((size.count() + k - 1) / k);
+  const int n = static_cast<int>(c_.storage.count);
+  auto peer = [this, server, n](int64_t i) {
+    return storage_first_ + static_cast<int>((server - storage_first_ + i) % n);
+  };
+  // `parts` callbacks must complete before `then` runs; shared so each part can count down.
+  auto join = [](int64_t parts, std::function<void()> then) {
+    auto left = std::make_shared<int64_t>(parts);
+    auto fn = std::make_shared<std::function<void()>>(std::move(then));
+    return [left, fn] {
+      if (--*left == 0) (*fn)();
+    };
+  };
+  const Endpoint here{server, Buffer::kHost, 0};
+  if (get) {
+    auto send = [this, here, client_ep, size, done = std::move(done)]() mutable {
+      cluster_.Transfer(here, client_ep, size, std::move(done));
+    };
+    auto part = join(k, std::move(send));
+    if (drives) {
+      cluster_.DriveIo(server, true, frag, part);
+    } else {
+      part();
+    }
+    for (int64_t i = 1; i < k; ++i) cluster_.Transfer({peer(i), stored, 0}, here, frag, part);
+  } else {
+    auto scatter = [this, here, drives, frag, width, peer, stored, join, done = std::move(done)]() mutable {
+      auto part = join(width, std::move(done));
+      if (drives) {
+        cluster_.DriveIo(here.node, false, frag, part);
+      } else {
+        part();
+      }
+      for (int64_t i = 1; i < width; ++i) cluster_.Transfer(here, {peer(i), stored, 0}, frag, part);
+    };
+    cluster_.Transfer(client_ep, here, size, std::move(scatter));
+  }
 }
 
 void World::NextRequest(Stream* s) {

@@ -201,3 +201,26 @@ TEST(WorldTest, GenericPipelineReadsComputesAndWrites) {
 
 }  // namespace
 }  // namespace s3rdma::sim
+
+namespace s3rdma::sim {
+namespace {
+
+TEST(WorldTest, ErasureCodedGetGathersFragmentsThenSends) {
+  // EC 2+0 over 4 servers, 1 GB GET: one peer sends 0.5 GB (40 ms + 4 us), then the asked
+  // server sends 1 GB to the client (80 ms + 4 us).
+  const SimResult get = RunScenario(Load(kPair, {"cluster.storage.count=4", "workloads.0.requests=1",
+                                                 "cluster.storage.erasure={data: 2, parity: 0}"}));
+  EXPECT_EQ(get.makespan, core::Duration::Milliseconds(120) + core::Duration::Microseconds(8));
+  // EC 2+1 PUT: 1 GB in (80 ms + 4 us), then two 0.5 GB fragments share the asked server's
+  // NIC (80 ms + 4 us).
+  const SimResult put = RunScenario(Load(kPair, {"cluster.storage.count=4", "workloads.0.requests=1",
+                                                 "workloads.0.type=put",
+                                                 "cluster.storage.erasure={data: 2, parity: 1}"}));
+  EXPECT_EQ(put.makespan, core::Duration::Milliseconds(160) + core::Duration::Microseconds(8));
+  auto bad = LoadScenarioText(kPair, "test.yaml", {"cluster.storage.erasure={data: 4, parity: 2}"});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("data + parity <= cluster.storage.count"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace s3rdma::sim
