@@ -584,7 +584,13 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
     }
   }
   for (auto& [p, o] : r.overrides()) {
-    if (!o.used) throw LoadError("--set " + o.text + ": no such key '" + p + "'");
+    if (o.used) continue;
+    if (p == "definitions" || p.starts_with("definitions.")) {
+      throw LoadError("--set " + o.text +
+                      ": definitions are only anchors and are not read; set the key where the "
+                      "anchor is used (e.g. cluster.storage.node.cpu.cores)");
+    }
+    throw LoadError("--set " + o.text + ": no such key '" + p + "'");
   }
   return c;
 }

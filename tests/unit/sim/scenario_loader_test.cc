@@ -134,6 +134,9 @@ TEST(ScenarioLoaderTest, SetErrorsNameTheSet) {
             "--set cluster.storage.cont=3: unknown key 'cont' in cluster.storage (did you mean 'count'?)");
   EXPECT_EQ(LoadError(kBase, {"transport"}), "--set transport: expected path=value");
   EXPECT_EQ(LoadError(kBase, {"nosuch.deep.key=1"}), "--set nosuch.deep.key=1: no such key 'nosuch.deep.key'");
+  EXPECT_EQ(LoadError(kBase, {"definitions.node.cpu.cores=2"}),
+            "--set definitions.node.cpu.cores=2: definitions are only anchors and are not read; set "
+            "the key where the anchor is used (e.g. cluster.storage.node.cpu.cores)");
 }
 
 TEST(ScenarioLoaderTest, MergeKeysShareDefinitions) {
