@@ -19,7 +19,8 @@ std::string Fmt(const char* f, double v) {
   return buf;
 }
 
-std::string Pct(double u) { return Fmt("%.1f%%", u * 100.0); }
+// Small utilisations keep two decimals: RDMA's 0.04% CPU must not read as zero.
+std::string Pct(double u) { return Fmt(u > 0 && u < 0.01 ? "%.2f%%" : "%.1f%%", u * 100.0); }
 
 std::string Dur(core::Duration d) {
   const double s = d.ToSeconds();
