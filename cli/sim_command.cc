@@ -145,7 +145,10 @@ int RunSim(const SimOptions& o) {
     if (int rc = RunOne(o, point_sets, &p.result, true); rc != 0) return rc;
     if (!o.out.empty()) {
       std::string sub = o.out + "/point";
-      for (const auto& v : values) sub += "-" + v;
+      for (const auto& v : values) {
+        sub += "-";
+        for (char ch : v) sub += (ch == '/' || ch == ' ' || ch == '{' || ch == '}') ? '_' : ch;
+      }
       if (auto st = sim::WriteOutputs(p.result, sub); !st.ok()) return Fail(st.message(), 1);
     }
     points.push_back(std::move(p));

@@ -201,9 +201,9 @@ std::vector<std::string> SweepRow(const SweepPoint& p) {
   for (const WorkloadResult& w : r.workloads) p99 = std::max(p99, w.latency_p99);
   row.push_back(Fmt("%.4g", r.aggregate_bps / 1e9));
   row.push_back(Fmt("%.4g", r.per_storage_bps_mean / 1e9));
-  row.push_back(scpu ? Fmt("%.1f", scpu->mean * 100) : "-");
-  row.push_back(ccpu ? Fmt("%.1f", ccpu->mean * 100) : "-");
-  row.push_back(cgpu ? Fmt("%.1f", cgpu->mean * 100) : "-");
+  row.push_back(scpu ? Fmt("%.2f", scpu->mean * 100) : "-");
+  row.push_back(ccpu ? Fmt("%.2f", ccpu->mean * 100) : "-");
+  row.push_back(cgpu ? Fmt("%.2f", cgpu->mean * 100) : "-");
   row.push_back(Fmt("%.4g", p99.ToSeconds() * 1e3));
   row.push_back(Fmt("%.4g", r.makespan.ToSeconds()));
   row.push_back(r.bottleneck.group + "." + r.bottleneck.kind + "@" + Fmt("%.0f%%", r.bottleneck.mean * 100));
