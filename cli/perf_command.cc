@@ -421,7 +421,6 @@ class Driver {
           if (!p_.latency) PostRecv();
         } else {
           completed_ = std::min<uint64_t>(wc.wr_id + 1, posted_);
-          ++signaled_done_;
           if (!p_.latency) {
             tcompleted_.push_back(rt_.Now());
           }
@@ -559,7 +558,6 @@ class Driver {
   uint32_t cq_mod_ = 1;
   uint64_t posted_ = 0;
   uint64_t completed_ = 0;
-  uint64_t signaled_done_ = 0;
   uint64_t received_ = 0;
   uint64_t exchanged_ = 0;
   core::Time start_;
