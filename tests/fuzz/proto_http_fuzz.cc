@@ -32,7 +32,8 @@ class Input {
   Input(const uint8_t* d, size_t n) : d_(d), n_(n) {}
   uint8_t Byte() { return pos_ < n_ ? d_[pos_++] : 0; }
   std::string Str(size_t max) {
-    const size_t len = std::min<size_t>(Byte() % (max + 1), n_ - std::min(pos_, n_));
+    const size_t want = Byte() % (max + 1);  // before reading pos_: it advances
+    const size_t len = std::min<size_t>(want, n_ - std::min(pos_, n_));
     std::string s(reinterpret_cast<const char*>(d_ + pos_), len);
     pos_ += len;
     return s;
