@@ -779,10 +779,18 @@ int RunUdp(const PerfOptions& o, Params p) {
     return true;
   };
   Side side;
+  // RoCEv2 peers use UDP port 4791, and tshark dissects RoCE by that port; a second
+  // process on the same address (both ends on one host) falls back to a free port.
+  auto open_side = [&](bool is_client) {
+    const auto pid = static_cast<uint32_t>(::getpid());
+    core::Status st = side.Open(*fabric, {*bind_ip, emu::kRoceUdpPort}, p, pid, is_client);
+    if (!st.ok()) st = side.Open(*fabric, {*bind_ip, 0}, p, pid, is_client);
+    return st;
+  };
   ConnInfo remote;
   std::string line;
   if (client) {
-    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid()), true); !st.ok()) {
+    if (auto st = open_side(true); !st.ok()) {
       return Fail(st.message(), 1);
     }
     boost::asio::write(sock, boost::asio::buffer(Serialize(p, side.Local())), ec);
@@ -800,7 +808,7 @@ int RunUdp(const PerfOptions& o, Params p) {
     }
     p = cp;  // the client decides the parameters, the server follows
     if (auto st = ValidateParams(p); !st.ok()) return Fail("client: " + st.message(), 1);
-    if (auto st = side.Open(*fabric, {*bind_ip, 0}, p, static_cast<uint32_t>(::getpid()), false); !st.ok()) {
+    if (auto st = open_side(false); !st.ok()) {
       return Fail(st.message(), 1);
     }
     if (auto st = side.Connect(remote, p); !st.ok()) return Fail(st.message(), 1);
