@@ -3,6 +3,7 @@
 #include <sys/sendfile.h>
 
 #include <cerrno>
+#include <csignal>
 #include <chrono>
 #include <cstdio>
 #include <limits>
@@ -264,6 +265,9 @@ HttpServer::HttpServer(core::RealRuntime& runtime, S3Service& service, HttpServe
 HttpServer::~HttpServer() { Stop(); }
 
 core::Status HttpServer::Start() {
+  // sendfile(2) has no MSG_NOSIGNAL: a client that closes mid-response would kill the
+  // process with SIGPIPE. Servers ignore it process-wide (nginx does too); EPIPE is handled.
+  std::signal(SIGPIPE, SIG_IGN);
   beast::error_code ec;
   auto addr = asio::ip::make_address(impl_->options.address, ec);
   if (ec) return core::Status::InvalidArgument("bad listen address '" + impl_->options.address + "'");

@@ -32,7 +32,8 @@ class HttpServer {
   HttpServer(const HttpServer&) = delete;
   HttpServer& operator=(const HttpServer&) = delete;
 
-  // Binds and starts accepting (work happens when the runtime runs).
+  // Binds and starts accepting (work happens when the runtime runs). Sets SIGPIPE to
+  // ignored for the whole process (responses are sent with sendfile(2)).
   core::Status Start();
   // The bound port (after Start).
   uint16_t port() const;

@@ -12,7 +12,8 @@ C_LARGE=${C_LARGE:-4}    # connections for 64 MiB GETs
 WORK=$(mktemp -d /tmp/s3rdma-bench-s3http.XXXXXX)
 PIDS=()
 cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -s "$WORK/s3rdma.err" ] && { echo "s3rdma stderr:" >&2; cat "$WORK/s3rdma.err" >&2; }
+  for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null || echo "process $p exited early" >&2; kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$WORK"
 }
@@ -76,7 +77,12 @@ run_wrk() {  # $1 label, $2 connections, rest: wrk URL and headers
   local label=$1 conns=$2
   shift 2
   local out
-  out=$(wrk -t1 -c"$conns" -d"${DUR}s" --latency "$@" 2>&1)
+  out=$(wrk -t1 -c"$conns" -d"${DUR}s" --latency "$@" 2>&1) || true
+  if ! grep -q 'requests in' <<< "$out"; then
+    echo "wrk failed for $label: $out" >&2
+    RESULTS+=("$label|$conns|failed|-|-")
+    return 0
+  fi
   local rps bps p50
   rps=$(awk '/^Requests\/sec:/ {print $2}' <<< "$out")
   bps=$(awk '/^Transfer\/sec:/ {print $2}' <<< "$out")

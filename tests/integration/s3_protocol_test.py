@@ -107,7 +107,7 @@ class ProtocolTest(unittest.TestCase):
 
     def test_object_size_limit_refused_before_body(self):
         s = connect()
-        head = signed_head("PUT", "/proto-bucket/huge", b"x" * (2 << 20),
+        head = signed_head("PUT", "/proto-bucket/huge", b"x" * (9 << 20),
                            {"Expect": "100-continue"})
         s.sendall(head)
         status, headers, body, _ = read_response(s)  # no 100 Continue: a final answer
@@ -141,6 +141,24 @@ class ProtocolTest(unittest.TestCase):
         self.assertEqual(status, 403)
         self.assertIn(b"AccessDenied", body)
 
+    def test_client_vanishing_mid_response(self):
+        # Large bodies go out with sendfile(2): a peer that resets the connection mid-body
+        # must not kill the server (SIGPIPE).
+        import struct
+        body = os.urandom(8 << 20)
+        s = connect()
+        s.sendall(signed_head("PUT", "/proto-bucket/large", body) + body)
+        self.assertEqual(read_response(s)[0], 200)
+        s.close()
+        for i in range(10):
+            s = connect()
+            s.sendall(signed_head("GET", "/proto-bucket/large"))
+            s.recv(100)
+            if i % 2:
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            s.close()  # FIN or RST while the server is still sending
+        self.assert_alive()
+
     def test_bad_requests_on_one_connection(self):
         s = connect()
         for path, code in [("/proto-bucket/%ZZ", 400), ("/no-such-bucket/k", 404),
@@ -170,7 +188,7 @@ class ProtocolTest(unittest.TestCase):
 def main():
     global SERVER
     with S3Server(sys.argv[1], memory=True,
-                  extra_args=["--max-object-size", "1MiB", "--anonymous-read", "public-bucket"]) as srv:
+                  extra_args=["--max-object-size", "8MiB", "--anonymous-read", "public-bucket"]) as srv:
         SERVER = srv
         prog = unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[2:], exit=False)
         alive = srv.proc.poll() is None
