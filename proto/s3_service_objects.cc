@@ -408,7 +408,9 @@ S3Response GetObject(RequestContext& ctx, bool head) {
       {"response-expires", "expires"}};
   for (const auto& [param, header] : kOverrides) {
     if (const std::string* v = ctx.Param(param)) {
-      std::erase_if(r.headers, [&](const auto& h) { return h.first == header; });
+      // A named copy: clang 14 cannot capture a structured binding in a lambda.
+      const std::string_view name = header;
+      std::erase_if(r.headers, [name](const auto& h) { return h.first == name; });
       r.headers.emplace_back(std::string(header), *v);
     }
   }
