@@ -421,7 +421,25 @@ std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::s
   const std::string amz_date = FormatAmzDate(now_unix);
   const std::string date = amz_date.substr(0, 8);
   const std::string scope = date + "/" + std::string(region) + "/s3/aws4_request";
-  std::string query(req.RawQuery());
+  // Keep the caller's parameters but not presigning parameters it may already carry: the
+  // ones added below are the only ones the server must see (a duplicate would shadow them).
+  static constexpr std::string_view kAuthParams[] = {
+      "X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date",
+      "X-Amz-Expires",   "X-Amz-SignedHeaders", "X-Amz-Signature"};
+  std::string query;
+  std::string_view rest = req.RawQuery();
+  while (!rest.empty()) {
+    const size_t amp = rest.find('&');
+    const std::string_view part = rest.substr(0, amp);
+    rest = amp == std::string_view::npos ? std::string_view() : rest.substr(amp + 1);
+    const std::optional<std::string> name = UriDecode(part.substr(0, part.find('=')));
+    if (name && std::find(std::begin(kAuthParams), std::end(kAuthParams), *name) !=
+                    std::end(kAuthParams)) {
+      continue;
+    }
+    if (!query.empty()) query += '&';
+    query += part;
+  }
   auto add = [&](std::string_view k, std::string_view v) {
     if (!query.empty()) query += '&';
     query += UriEncode(k, false) + "=" + UriEncode(v, false);

@@ -99,7 +99,8 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
 // Host). Signs every header present.
 void SignRequest(HttpRequest& req, const Credential& cred, std::string_view region,
                  std::string_view payload_hash, int64_t now_unix);
-// Returns `req.target` with the X-Amz-* presigning parameters appended (signed: host only).
+// Returns `req.target` with the X-Amz-* presigning parameters appended (signed: host only);
+// presigning parameters the target already carries are replaced, not duplicated.
 std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::string_view region,
                           int64_t now_unix, int64_t expires_seconds);
 

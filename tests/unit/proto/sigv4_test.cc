@@ -132,6 +132,19 @@ TEST(SigV4Test, PresignedUrlExample) {
   EXPECT_EQ(PresignTarget(mine, kExampleCred, "us-east-1", k20130524, 86400), target);
 }
 
+TEST(SigV4Test, PresignReplacesPresigningParametersTheTargetCarries) {
+  // Found by libFuzzer: a target that already had X-Amz-SignedHeaders produced a URL with
+  // two of them, and the server read the caller's one.
+  auto req = Req("GET", "/b/k?X-Amz-SignedHeaders=x&X-Amz-Signature=0&versionId=null",
+                 {{"host", "localhost:9000"}});
+  const std::string target = PresignTarget(req, kExampleCred, "us-east-1", 1700000000, 60);
+  EXPECT_EQ(target.find("X-Amz-SignedHeaders=x"), std::string::npos) << target;
+  EXPECT_NE(target.find("versionId=null"), std::string::npos) << target;
+  auto presigned = Req("GET", target, {{"host", "localhost:9000"}});
+  auto r = VerifyRequest(presigned, Creds(), 1700000000 + 30, {});
+  EXPECT_TRUE(r.ok()) << r.status().ToString();
+}
+
 TEST(SigV4Test, ErrorCodes) {
   auto good = Req("GET", "/b/k", {{"host", "localhost:9000"}});
   SignRequest(good, kExampleCred, "us-east-1", kUnsignedPayload, 1700000000);
