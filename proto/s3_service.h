@@ -13,6 +13,7 @@
 #define S3RDMA_PROTO_S3_SERVICE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -67,6 +68,12 @@ class S3Exchange {
   virtual core::Status OnBody(std::string_view data) = 0;
   // The response. Called once, after the whole body (or after an OnBody error).
   virtual S3Response Finish() = 0;
+  // The response, possibly later (an RDMA transfer runs first). Transports call this
+  // instead of Finish(). `done` runs exactly once, on the runtime's thread, possibly before
+  // FinishAsync returns. The transport keeps the exchange alive until `done` has run; if it
+  // must drop the exchange earlier (the client went away), destroying it is safe and `done`
+  // is then never called. Default: done(Finish()).
+  virtual void FinishAsync(std::function<void(S3Response)> done) { done(Finish()); }
 };
 
 class S3Service {
