@@ -14,8 +14,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 
-#include "proto/hash.h"
-#include "proto/s3_error.h"
+#include "proto/client_common.h"
 
 namespace s3rdma::proto {
 namespace asio = boost::asio;
@@ -24,35 +23,6 @@ namespace http = beast::http;
 using tcp = asio::ip::tcp;
 using asio::awaitable;
 using asio::use_awaitable;
-
-core::Status ParseEndpoint(std::string_view endpoint, ClientOptions& o) {
-  constexpr std::string_view kHttp = "http://";
-  if (endpoint.substr(0, kHttp.size()) != kHttp) {
-    return core::Status::InvalidArgument("endpoint must start with http:// (got '" +
-                                         std::string(endpoint) + "')");
-  }
-  endpoint.remove_prefix(kHttp.size());
-  while (!endpoint.empty() && endpoint.back() == '/') endpoint.remove_suffix(1);
-  const size_t colon = endpoint.rfind(':');
-  if (colon == std::string_view::npos) {
-    o.host = std::string(endpoint);
-    o.port = 80;
-  } else {
-    auto port = ParseDecimal(endpoint.substr(colon + 1), 65535);
-    if (!port || *port == 0) return core::Status::InvalidArgument("bad port in endpoint");
-    o.host = std::string(endpoint.substr(0, colon));
-    o.port = static_cast<uint16_t>(*port);
-  }
-  if (o.host.empty()) return core::Status::InvalidArgument("endpoint has no host");
-  return core::Status::Ok();
-}
-
-const std::string* ClientResponse::Header(std::string_view name) const {
-  for (const auto& [k, v] : headers) {
-    if (k == name) return &v;
-  }
-  return nullptr;
-}
 
 struct S3Client::Impl : std::enable_shared_from_this<S3Client::Impl> {
   core::RealRuntime& runtime;
@@ -70,47 +40,6 @@ struct S3Client::Impl : std::enable_shared_from_this<S3Client::Impl> {
   awaitable<core::Result<ClientResponse>> Exchange(ClientRequest& req);
   awaitable<core::Result<ClientResponse>> Attempt(ClientRequest& req, bool* retryable);
 };
-
-namespace {
-
-// Extracts <Code> and <Message> from an S3 error body.
-core::Status ErrorFromReply(int status, const std::string& body) {
-  auto tag = [&](std::string_view name) {
-    const std::string open = "<" + std::string(name) + ">";
-    const std::string close = "</" + std::string(name) + ">";
-    const size_t a = body.find(open);
-    const size_t b = body.find(close);
-    if (a == std::string::npos || b == std::string::npos || b < a) return std::string();
-    return body.substr(a + open.size(), b - a - open.size());
-  };
-  std::string code = tag("Code");
-  std::string message = tag("Message");
-  if (code.empty()) code = "HTTP" + std::to_string(status);
-  const core::Status generic = core::Status::Unavailable(code + ": " + message);
-  for (int e = 0; e <= static_cast<int>(S3Err::kSlowDown); ++e) {
-    if (S3ErrName(static_cast<S3Err>(e)) == code) return S3Error(static_cast<S3Err>(e), message);
-  }
-  return generic;
-}
-
-std::string BuildTarget(const ClientRequest& r) {
-  std::string target = "/";
-  if (!r.bucket.empty()) {
-    target += r.bucket;
-    if (!r.key.empty()) target += "/" + UriEncode(r.key, /*keep_slash=*/true);
-  }
-  std::string q;
-  for (const auto& [k, v] : r.query) {
-    if (!q.empty()) q += '&';
-    q += UriEncode(k, false);
-    q += '=';
-    q += UriEncode(v, false);
-  }
-  if (!q.empty()) target += "?" + q;
-  return target;
-}
-
-}  // namespace
 
 awaitable<core::Result<ClientResponse>> S3Client::Impl::Attempt(ClientRequest& r,
                                                                 bool* retryable) {
@@ -134,22 +63,12 @@ awaitable<core::Result<ClientResponse>> S3Client::Impl::Attempt(ClientRequest& r
   } else {
     *retryable = true;  // a kept-alive connection may have been closed by the server
   }
-  HttpRequest signed_req;
-  signed_req.method = r.method;
-  signed_req.target = BuildTarget(r);
-  signed_req.headers = r.headers;
-  signed_req.headers.emplace_back("host", options.host + ":" + std::to_string(options.port));
-  if (!options.anonymous) {
-    const std::string payload_hash = HexEncode(Sha256(r.body));
-    SignRequest(signed_req, options.credential, options.region, payload_hash, NowUnix());
-  }
+  const HttpRequest signed_req = BuildSignedRequest(r, options, NowUnix());
   http::request<http::string_body> req{http::string_to_verb(r.method), signed_req.target, 11};
   for (const auto& [k, v] : signed_req.headers) req.set(k, v);
   req.body() = r.body;
   req.prepare_payload();
-  if (r.method == "GET" || r.method == "HEAD" || r.method == "DELETE") {
-    if (r.body.empty()) req.erase(http::field::content_length);
-  }
+  if (!SendsContentLength(r)) req.erase(http::field::content_length);
   req.keep_alive(true);
   stream->expires_after(std::chrono::seconds(300));
   co_await http::async_write(*stream, req, asio::redirect_error(use_awaitable, ec));
@@ -195,8 +114,7 @@ awaitable<core::Result<ClientResponse>> S3Client::Impl::Attempt(ClientRequest& r
   }
   if (!parser.get().keep_alive()) stream.reset();
   if (!sink_status.ok()) co_return sink_status;
-  if (!ok) co_return ErrorFromReply(out.status, out.body);
-  co_return out;
+  co_return ResponseOrError(r, std::move(out));
 }
 
 awaitable<core::Result<ClientResponse>> S3Client::Impl::Exchange(ClientRequest& r) {
@@ -223,6 +141,8 @@ S3Client::S3Client(core::RealRuntime& runtime, ClientOptions options)
 S3Client::~S3Client() = default;
 
 int64_t S3Client::NowUnix() const { return impl_->NowUnix(); }
+
+core::Runtime& S3Client::runtime() { return impl_->runtime; }
 
 void S3Client::Send(ClientRequest request, Callback done) {
   impl_->queue.emplace_back(std::move(request), std::move(done));

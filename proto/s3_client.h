@@ -1,7 +1,9 @@
 // S3Client: an asynchronous S3 client over HTTP/1.1 (Boost.Beast, included only by
-// s3_client.cc) on a RealRuntime. Requests are SigV4-signed (or anonymous), path-style,
-// and run one at a time, in order, over one keep-alive connection that is re-opened when
-// the server closes it. Callbacks run on the runtime's thread.
+// s3_client.cc) on a RealRuntime; the TCP implementation of S3Transport (s3_transport.h,
+// where ClientOptions/ClientRequest/ClientResponse live). Requests are SigV4-signed (or
+// anonymous, see client_common.h), path-style, and run one at a time, in order, over one
+// keep-alive connection that is re-opened when the server closes it. Callbacks run on the
+// runtime's thread.
 #ifndef S3RDMA_PROTO_S3_CLIENT_H_
 #define S3RDMA_PROTO_S3_CLIENT_H_
 
@@ -15,52 +17,24 @@
 #include "core/real_runtime.h"
 #include "core/status.h"
 #include "proto/http_util.h"
+#include "proto/s3_transport.h"
 #include "proto/sigv4.h"
 
 namespace s3rdma::proto {
 
-struct ClientOptions {
-  std::string host = "127.0.0.1";
-  uint16_t port = 9000;
-  bool anonymous = false;  // send unsigned requests
-  Credential credential;
-  std::string region = "us-east-1";
-  int64_t unix_time_at_runtime_zero = 0;  // wall clock for x-amz-date = this + runtime.Now()
-};
-
-// Parses "http://HOST:PORT" (no TLS; a trailing '/' is fine).
-core::Status ParseEndpoint(std::string_view endpoint, ClientOptions& options);
-
-struct ClientRequest {
-  std::string method = "GET";
-  std::string bucket;  // empty: service level
-  std::string key;     // raw (unencoded) key
-  std::vector<std::pair<std::string, std::string>> query;  // unencoded
-  HeaderList headers;  // lowercase names
-  std::string body;
-  // If set, response body bytes go here as they arrive (2xx only) instead of into body.
-  std::function<core::Status(std::string_view)> body_sink;
-};
-
-struct ClientResponse {
-  int status = 0;
-  HeaderList headers;
-  std::string body;
-  const std::string* Header(std::string_view name) const;
-};
-
-class S3Client {
+class S3Client final : public S3Transport {
  public:
-  using Callback = std::function<void(core::Result<ClientResponse>)>;
   S3Client(core::RealRuntime& runtime, ClientOptions options);
-  ~S3Client();
+  ~S3Client() override;
 
   // Sends `request`; `done` gets the response, or an error: transport failures as
-  // Unavailable, and S3 error replies (non-2xx) as S3 errors "Code: message".
-  void Send(ClientRequest request, Callback done);
+  // Unavailable, and S3 error replies (non-2xx) as S3 errors "Code: message" (unless
+  // request.return_error_responses).
+  void Send(ClientRequest request, Callback done) override;
 
   // The wall-clock time used for signing.
-  int64_t NowUnix() const;
+  int64_t NowUnix() const override;
+  core::Runtime& runtime() override;
 
  private:
   struct Impl;
