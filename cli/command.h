@@ -25,6 +25,7 @@ void AddSimCommand(CLI::App& app, CommandRunner& run);
 void AddPlanCommand(CLI::App& app, CommandRunner& run);
 void AddPerfCommand(CLI::App& app, CommandRunner& run);
 void AddS3Commands(CLI::App& app, CommandRunner& run);
+void AddBenchCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace s3rdma::cli
 

@@ -35,6 +35,7 @@ int Main(int argc, char** argv) {
   AddPlanCommand(app, run);
   AddPerfCommand(app, run);
   AddS3Commands(app, run);
+  AddBenchCommand(app, run);
   (void)run;
 
   try {

@@ -10,11 +10,21 @@
 #include <sstream>
 #include <string>
 
+#include <unistd.h>
+
+#include <chrono>
+#include <optional>
+#include <vector>
+
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
 #include "core/real_runtime.h"
+#include "emu/pcap.h"
+#include "emu/udp_fabric.h"
+#include "emu/verbs.h"
 #include "proto/http_util.h"
+#include "proto/rdma_client.h"
 #include "proto/s3_client.h"
 
 namespace s3rdma::cli {
@@ -27,6 +37,10 @@ struct ClientFlags {
   std::string endpoint;
   std::string region = "us-east-1";
   bool no_sign = false;
+  // get/put only: move the bytes by RDMA (docs/protocol.md).
+  std::string rdma;  // "" (plain HTTP), "udp" or "udp:ADDR[:PORT]"
+  bool rdma_fallback = false;
+  std::string pcap;  // RoCEv2 capture of this client's RDMA traffic
 };
 
 struct S3Uri {
@@ -79,11 +93,88 @@ class Session {
     return proto::SendAndWait(runtime, *client, std::move(r));
   }
 
+  // Sets up the RDMA side: a UDP fabric (optionally captured to a pcap), a device on the
+  // client's address (see proto::ClientRdmaAddress) and an RdmaClient over this session's
+  // HTTP connection.
+  core::Status OpenRdma(const ClientFlags& f, const std::string& host) {
+    S3_ASSIGN_OR_RETURN(emu::NodeAddress addr, proto::ClientRdmaAddress(f.rdma, host, ::getpid()));
+    udp = std::make_unique<emu::UdpFabric>(runtime);
+    emu::Fabric* fabric = udp.get();
+    if (!f.pcap.empty()) {
+      S3_ASSIGN_OR_RETURN(auto writer, emu::PcapWriter::Open(f.pcap));
+      capture = std::make_unique<emu::PcapCapture>(*udp, std::move(writer));
+      fabric = capture.get();
+    }
+    auto dev = emu::Device::Open(*fabric, addr);
+    if (!dev.ok()) {
+      return core::Status::Unavailable("cannot open the RDMA device on " + addr.ToString() +
+                                       ": " + dev.status().message());
+    }
+    device = std::move(dev).value();
+    proto::RdmaClientOptions ro;
+    ro.fallback_to_http = f.rdma_fallback;
+    ro.seed = static_cast<uint64_t>(::getpid()) << 20 ^ static_cast<uint64_t>(std::time(nullptr));
+    S3_ASSIGN_OR_RETURN(rdma, proto::RdmaClient::Create(*device, {client.get()}, ro));
+    return core::Status::Ok();
+  }
+  // Runs the runtime until `slot` is filled by a callback.
+  template <typename T>
+  T Wait(std::optional<T>& slot) {
+    while (!slot) runtime.Run();
+    return std::move(*slot);
+  }
+  void Stop() { runtime.Stop(); }
+  // Disconnects the RDMA connections (best effort) and closes the capture.
+  void CloseRdma() {
+    if (!rdma) return;
+    std::optional<bool> closed;
+    rdma->Close([&] {
+      closed = true;
+      runtime.Stop();
+    });
+    Wait(closed);
+  }
+  ~Session() {
+    buffers.clear();
+    rdma.reset();
+    device.reset();
+    capture.reset();
+    udp.reset();
+  }
+
+  std::unique_ptr<proto::RdmaClient> rdma;
+  std::vector<proto::RdmaBuffer> buffers;
+
  private:
   Session() = default;
   core::RealRuntime runtime;
   std::unique_ptr<proto::S3Client> client;
+  std::unique_ptr<emu::UdpFabric> udp;
+  std::unique_ptr<emu::PcapCapture> capture;
+  std::unique_ptr<emu::Device> device;
 };
+
+std::string HostOf(const ClientFlags& f) {
+  proto::ClientOptions o;
+  std::string endpoint = f.endpoint;
+  if (endpoint.empty()) {
+    const char* env = std::getenv("S3RDMA_ENDPOINT");
+    endpoint = env != nullptr ? env : "http://127.0.0.1:9000";
+  }
+  return proto::ParseEndpoint(endpoint, o).ok() ? o.host : std::string();
+}
+
+double SecondsSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+std::string HowMoved(const proto::RdmaResult& r, uint64_t bytes, double seconds) {
+  char line[160];
+  std::snprintf(line, sizeof line, "%.2f MiB %s in %.3f s (%.3f GB/s)",
+                static_cast<double>(bytes) / (1 << 20), r.via_rdma ? "via RDMA" : "via HTTP (fallback)",
+                seconds, seconds > 0 ? static_cast<double>(bytes) / seconds / 1e9 : 0.0);
+  return line;
+}
 
 // Tiny tag extraction for the few listing fields the commands print.
 std::vector<std::string> Tags(const std::string& xml, const std::string& name) {
@@ -172,8 +263,17 @@ int RunLs(const ClientFlags& f, const std::string& uri, bool recursive) {
   return 0;
 }
 
+// --rdma-fallback and --pcap only mean something with --rdma.
+int CheckRdmaFlags(const ClientFlags& f, const char* verb) {
+  if (f.rdma.empty() && (f.rdma_fallback || !f.pcap.empty())) {
+    return Fail(std::string(verb) + ": --rdma-fallback and --pcap need --rdma", 2);
+  }
+  return 0;
+}
+
 int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri,
            const std::string& content_type) {
+  if (int rc = CheckRdmaFlags(f, "put")) return rc;
   auto u = ParseUri(uri);
   if (!u.ok()) return Fail(u.status().message(), 2);
   if (u->key.empty() || u->key.back() == '/') {
@@ -186,6 +286,30 @@ int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri
   ss << in.rdbuf();
   auto s = Session::Open(f);
   if (!s.ok()) return Fail(s.status().message(), 2);
+  if (!f.rdma.empty()) {
+    if (auto st = (*s)->OpenRdma(f, HostOf(f)); !st.ok()) return Fail("put: " + st.message(), 2);
+    std::string data = ss.str();
+    if (data.empty()) data.push_back('\0');  // registered memory is never empty; length 0 below
+    const uint64_t size = ss.str().size();
+    auto buf = (*s)->rdma->RegisterBuffer(data.data(), data.size());
+    if (!buf.ok()) return Fail("put: " + buf.status().message());
+    proto::HeaderList headers;
+    if (!content_type.empty()) headers.emplace_back("content-type", content_type);
+    std::optional<core::Result<proto::RdmaResult>> out;
+    const auto t0 = std::chrono::steady_clock::now();
+    (*s)->rdma->Put(u->bucket, u->key, *buf, 0, size, headers, [&](core::Result<proto::RdmaResult> r) {
+      out = std::move(r);
+      (*s)->Stop();
+    });
+    auto res = (*s)->Wait(out);
+    const double secs = SecondsSince(t0);
+    (*s)->CloseRdma();
+    if (!res.ok()) return Report(res.status(), "put " + uri);
+    std::printf("upload: %s to s3://%s/%s (%llu bytes, ETag %s): %s\n", file.c_str(),
+                u->bucket.c_str(), u->key.c_str(), static_cast<unsigned long long>(size),
+                res->etag.c_str(), HowMoved(*res, size, secs).c_str());
+    return 0;
+  }
   proto::ClientRequest r;
   r.method = "PUT";
   r.bucket = u->bucket;
@@ -201,11 +325,72 @@ int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri
   return 0;
 }
 
+// GET by RDMA: HEAD for the size, one registered buffer that size, GET into it, write it out.
+// If the object grew in between (RDMABufferTooSmall) the HEAD and GET are repeated once.
+int RunRdmaGet(const ClientFlags& f, Session& s, const S3Uri& u, const std::string& uri,
+               const std::string& file) {
+  if (auto st = s.OpenRdma(f, HostOf(f)); !st.ok()) return Fail("get: " + st.message(), 2);
+  core::Result<proto::RdmaResult> res = core::Status::Internal("not run");
+  std::vector<char> memory;
+  double secs = 0;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    proto::ClientRequest head;
+    head.method = "HEAD";
+    head.bucket = u.bucket;
+    head.key = u.key;
+    auto h = s.Send(std::move(head));
+    if (!h.ok()) return Report(h.status(), "get " + uri);
+    const std::string* cl = h->Header("content-length");
+    auto size = cl != nullptr ? proto::ParseDecimal(*cl) : std::nullopt;
+    if (!size) return Fail("get " + uri + ": HEAD gave no Content-Length");
+    memory.assign(std::max<uint64_t>(*size, 1), '\0');
+    s.buffers.clear();
+    auto buf = s.rdma->RegisterBuffer(memory.data(), memory.size());
+    if (!buf.ok()) return Fail("get: " + buf.status().message());
+    s.buffers.push_back(std::move(*buf));
+    std::optional<core::Result<proto::RdmaResult>> out;
+    const auto t0 = std::chrono::steady_clock::now();
+    s.rdma->Get(u.bucket, u.key, std::nullopt, s.buffers.back(), 0,
+                [&](core::Result<proto::RdmaResult> r) {
+                  out = std::move(r);
+                  s.Stop();
+                });
+    res = s.Wait(out);
+    secs = SecondsSince(t0);
+    if (res.ok() || res.status().message().find("RDMABufferTooSmall") == std::string::npos) break;
+  }
+  s.CloseRdma();
+  if (!res.ok()) return Report(res.status(), "get " + uri);
+  const uint64_t bytes = res->bytes;
+  const bool to_stdout = file == "-";
+  const std::string tmp = file + ".s3rdma-partial";
+  std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
+  if (out == nullptr) return Fail("get: cannot write " + tmp);
+  const bool wrote = std::fwrite(memory.data(), 1, bytes, out) == bytes;
+  if (to_stdout) {
+    std::fflush(stdout);
+    if (!wrote) return Fail("get: write to stdout failed");
+    std::fprintf(stderr, "download: %s: %s\n", uri.c_str(), HowMoved(*res, bytes, secs).c_str());
+    return 0;
+  }
+  const bool closed = std::fclose(out) == 0;
+  if (!wrote || !closed || std::rename(tmp.c_str(), file.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    return Fail("get: cannot write " + file);
+  }
+  std::printf("download: %s to %s (%llu bytes, ETag %s): %s\n", uri.c_str(), file.c_str(),
+              static_cast<unsigned long long>(bytes), res->etag.c_str(),
+              HowMoved(*res, bytes, secs).c_str());
+  return 0;
+}
+
 int RunGet(const ClientFlags& f, const std::string& uri, const std::string& file) {
+  if (int rc = CheckRdmaFlags(f, "get")) return rc;
   auto u = ParseUri(uri);
   if (!u.ok() || u->key.empty()) return Fail("get: expected s3://BUCKET/KEY", 2);
   auto s = Session::Open(f);
   if (!s.ok()) return Fail(s.status().message(), 2);
+  if (!f.rdma.empty()) return RunRdmaGet(f, **s, *u, uri, file);
   const bool to_stdout = file == "-";
   const std::string tmp = file + ".s3rdma-partial";
   std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
@@ -261,6 +446,15 @@ void AddClientFlags(CLI::App* cmd, ClientFlags& f) {
   cmd->add_flag("--no-sign-request", f.no_sign, "Send anonymous requests");
 }
 
+void AddRdmaFlags(CLI::App* cmd, ClientFlags& f) {
+  cmd->add_option("--rdma", f.rdma,
+                  "Move the bytes by RDMA over the software NIC: udp (a per-process 127.x.y.z "
+                  "address when the server is on loopback) or udp:ADDR[:PORT]");
+  cmd->add_flag("--rdma-fallback", f.rdma_fallback,
+                "If the server declines RDMA (501), move the bytes over plain HTTP instead");
+  cmd->add_option("--pcap", f.pcap, "Write this client's RoCEv2 packets to a pcap file (with --rdma)");
+}
+
 }  // namespace
 
 void AddS3Commands(CLI::App& app, CommandRunner& run) {
@@ -292,6 +486,7 @@ void AddS3Commands(CLI::App& app, CommandRunner& run) {
   put->add_option("uri", *b, "s3://BUCKET/KEY (KEY ending in / gets the file name)")->required();
   put->add_option("--content-type", *content_type, "Content-Type to store");
   AddClientFlags(put, *flags);
+  AddRdmaFlags(put, *flags);
   put->callback([&run, flags, a, b, content_type] {
     run = [=] { return RunPut(*flags, *a, *b, *content_type); };
   });
@@ -300,6 +495,7 @@ void AddS3Commands(CLI::App& app, CommandRunner& run) {
   get->add_option("uri", *a, "s3://BUCKET/KEY")->required();
   get->add_option("file", *b, "Local file, or - for stdout")->required();
   AddClientFlags(get, *flags);
+  AddRdmaFlags(get, *flags);
   get->callback([&run, flags, a, b] { run = [=] { return RunGet(*flags, *a, *b); }; });
 
   CLI::App* rm = app.add_subcommand("rm", "Delete an object: s3rdma rm s3://BUCKET/KEY");

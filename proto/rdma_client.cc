@@ -621,4 +621,33 @@ void RdmaClient::BreakConnectionForTesting(int index) {
 
 emu::QueuePair* RdmaClient::QpForTesting(int index) { return conns_[index]->qp.get(); }
 
+core::Result<emu::NodeAddress> ClientRdmaAddress(std::string_view spec,
+                                                 std::string_view server_host, int pid) {
+  constexpr std::string_view kUdp = "udp";
+  if (spec.substr(0, kUdp.size()) != kUdp || (spec.size() > 3 && spec[3] != ':')) {
+    return core::Status::InvalidArgument("--rdma must be udp or udp:ADDR[:PORT] (got '" +
+                                         std::string(spec) + "')");
+  }
+  if (spec.size() > 4) {
+    const std::string_view addr = spec.substr(4);
+    auto a = emu::ParseNodeAddress(addr);
+    if (!a.ok()) return core::Status::InvalidArgument("--rdma " + std::string(spec) + ": " + a.status().message());
+    if (addr.find(':') == std::string_view::npos) a->udp_port = 0;
+    if (a->ipv4 == 0) return core::Status::InvalidArgument("--rdma: ADDR must be a specific address");
+    return *a;
+  }
+  auto ip = emu::ParseIpv4(server_host);
+  const bool loopback = server_host == "localhost" || (ip.ok() && (*ip >> 24) == 127);
+  if (!loopback) {
+    return core::Status::InvalidArgument(
+        "--rdma udp needs this host's address for a server that is not on loopback: "
+        "--rdma udp:ADDR");
+  }
+  // 127.64.0.1 .. 127.127.255.254: away from 127.0.0.x, which servers use.
+  const uint32_t v = static_cast<uint32_t>(pid) % (64u << 16);
+  uint32_t host = 64u << 16 | v;
+  if ((host & 0xff) == 0 || (host & 0xff) == 0xff) host ^= 0x01;
+  return emu::NodeAddress{127u << 24 | host, 0};
+}
+
 }  // namespace s3rdma::proto

@@ -179,6 +179,14 @@ class RdmaClient {
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 };
 
+// The client's RDMA node address for a command-line spec "udp" or "udp:ADDR[:PORT]" when the
+// server is `server_host`. Without ADDR, a loopback server ("localhost", 127.0.0.0/8) gets a
+// per-process loopback address 127.x.y.z derived from `pid` (two client processes on one
+// host must not share a GID: docs/protocol.md); another server needs ADDR (InvalidArgument).
+// The port is PORT, or 0 (ephemeral) when not given.
+core::Result<emu::NodeAddress> ClientRdmaAddress(std::string_view spec,
+                                                 std::string_view server_host, int pid);
+
 }  // namespace s3rdma::proto
 
 #endif  // S3RDMA_PROTO_RDMA_CLIENT_H_
