@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <limits>
 #include <list>
+#include <optional>
 #include <vector>
 
 #include <boost/asio/co_spawn.hpp>
@@ -15,6 +16,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core.hpp>
@@ -191,6 +193,10 @@ awaitable<void> HttpServer::Impl::Session(tcp::socket socket) {
     const bool keep_alive_requested = msg.keep_alive();
     const unsigned version = msg.version();
 
+    // Declared before the exchange so they outlive it: destroying the exchange (e.g. when
+    // the coroutine is torn down mid-transfer) guarantees its callback never runs.
+    std::optional<S3Response> async_response;
+    asio::steady_timer response_ready(runtime.io(), asio::steady_timer::time_point::max());
     std::unique_ptr<S3Exchange> exchange = service.Start(std::move(req));
     bool close = !keep_alive_requested;
     bool broken = false;
@@ -229,7 +235,16 @@ awaitable<void> HttpServer::Impl::Session(tcp::socket socket) {
     } else if (has_body) {
       close = true;  // refused before the client sent its body
     }
-    S3Response response = exchange->Finish();
+    // FinishAsync: an RDMA transfer may run first. Other connections keep being served
+    // while this coroutine waits for the callback (which runs on this thread).
+    exchange->FinishAsync([&async_response, &response_ready](S3Response r) {
+      async_response = std::move(r);
+      response_ready.cancel();
+    });
+    while (!async_response) {
+      co_await response_ready.async_wait(asio::redirect_error(use_awaitable, ec));
+    }
+    S3Response response = std::move(*async_response);
     exchange.reset();
     close = close || response.close_connection;
     const bool ok = co_await WriteResponse(stream, std::move(response), version, !close, chunk);

@@ -85,6 +85,42 @@ core::Status Invalid(std::string msg) { return core::Status::InvalidArgument(std
 
 }  // namespace
 
+namespace {
+struct RdmaErrCode {
+  std::string_view name;
+  int http_status;
+};
+constexpr RdmaErrCode kRdmaErrCodes[] = {{kErrInvalidRdmaToken, 400},
+                                         {kErrRdmaConnectionNotFound, 501},
+                                         {kErrRdmaBufferTooSmall, 400},
+                                         {kErrRdmaTransferFailed, 500},
+                                         {kErrRdmaConnectionConflict, 409}};
+}  // namespace
+
+core::Status RdmaError(std::string_view code, std::string_view message) {
+  bool known = false;
+  for (const auto& c : kRdmaErrCodes) known = known || c.name == code;
+  S3_CHECK_MSG(known, "RdmaError: unknown code " + std::string(code));
+  return core::Status::FailedPrecondition(std::string(code) + ": " + std::string(message));
+}
+
+std::optional<S3ErrorInfo> RdmaErrorInfo(const core::Status& status) {
+  if (status.ok() || status.code() != core::StatusCode::kFailedPrecondition) return std::nullopt;
+  const std::string& m = status.message();
+  for (const auto& c : kRdmaErrCodes) {
+    if (m.size() >= c.name.size() + 2 && m.compare(0, c.name.size(), c.name) == 0 &&
+        m.compare(c.name.size(), 2, ": ") == 0) {
+      return S3ErrorInfo{std::string(c.name), c.http_status, m.substr(c.name.size() + 2)};
+    }
+  }
+  return std::nullopt;
+}
+
+bool IsRdmaError(const core::Status& status, std::string_view code) {
+  auto info = RdmaErrorInfo(status);
+  return info && info->code == code;
+}
+
 core::Result<RdmaToken> ParseRdmaToken(std::string_view text) {
   // One trailing ';' is tolerated (MinIO's and cuObject's clients terminate the token).
   if (!text.empty() && text.back() == ';') text.remove_suffix(1);

@@ -11,9 +11,12 @@
 #include <string>
 #include <string_view>
 
+#include <optional>
+
 #include "core/status.h"
 #include "emu/roce_wire.h"
 #include "emu/verbs.h"
+#include "proto/s3_error.h"
 
 namespace s3rdma::proto {
 
@@ -25,6 +28,20 @@ inline constexpr std::string_view kRcConnectHeader = "x-s3rdma-rc";
 inline constexpr std::string_view kRcMaxRequestsHeader = "x-s3rdma-rc-max-requests";
 // The service-level sub-resource of the connect exchange: POST/DELETE /?rdmaConnect.
 inline constexpr std::string_view kRdmaConnectSubresource = "rdmaConnect";
+
+// S3 error codes of the RDMA path (the aws-c-s3 draft names), with their HTTP status.
+inline constexpr std::string_view kErrInvalidRdmaToken = "InvalidRDMAToken";              // 400
+inline constexpr std::string_view kErrRdmaConnectionNotFound = "RDMAConnectionNotFound";  // 501
+inline constexpr std::string_view kErrRdmaBufferTooSmall = "RDMABufferTooSmall";          // 400
+inline constexpr std::string_view kErrRdmaTransferFailed = "RDMATransferFailed";          // 500
+inline constexpr std::string_view kErrRdmaConnectionConflict = "RDMAConnectionConflict";  // 409
+
+// A Status carrying one of the codes above ("<Code>: <message>"). REQUIRES: a code above.
+core::Status RdmaError(std::string_view code, std::string_view message);
+// The code, HTTP status and message of a Status made by RdmaError; nullopt for any other.
+std::optional<S3ErrorInfo> RdmaErrorInfo(const core::Status& status);
+// True if `status` was made by RdmaError(code, ...).
+bool IsRdmaError(const core::Status& status, std::string_view code);
 
 // Transport byte of the descriptor.
 inline constexpr uint8_t kRdmaTransportRc = 1;

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "proto/internal/s3_ops.h"
+#include "proto/rdma_token.h"
 #include "proto/s3_error.h"
 #include "proto/xml.h"
 
@@ -151,6 +152,7 @@ std::unique_ptr<S3Exchange> Dispatch(std::shared_ptr<RequestContext> c) {
     }
   }
   if (ctx.bucket.empty()) {
+    if (ctx.Has(kRdmaConnectSubresource)) return Ready(RdmaConnectRequest(ctx));
     if (m == "GET") return Ready(ListBuckets(ctx));
     return Ready(ctx.Error(S3Error(S3Err::kMethodNotAllowed)));
   }
@@ -208,6 +210,7 @@ std::unique_ptr<S3Exchange> Dispatch(std::shared_ptr<RequestContext> c) {
   }
   if (m == "GET") {
     if (ctx.Has("uploadId")) return Ready(ListParts(ctx));
+    if (ctx.req.Header(kRdmaTokenHeader) != nullptr) return StartRdmaGet(c);
     return Ready(GetObject(ctx, false));
   }
   if (m == "HEAD") return Ready(GetObject(ctx, true));
@@ -239,7 +242,7 @@ int64_t S3Service::NowUnix() const {
 }
 
 S3Response S3Service::ErrorResponse(const core::Status& status, std::string_view resource) {
-  const S3ErrorInfo e = ToS3Error(status);
+  const S3ErrorInfo e = RdmaErrorInfo(status).value_or(ToS3Error(status));
   char id[20];
   std::snprintf(id, sizeof(id), "%016llx", static_cast<unsigned long long>(NextRequestId()));
   XmlWriter x("Error", false);
@@ -256,6 +259,17 @@ S3Response S3Service::ErrorResponse(const core::Status& status, std::string_view
 }
 
 std::unique_ptr<S3Exchange> S3Service::Start(HttpRequest request) {
+  const bool token_request = request.Header(kRdmaTokenHeader) != nullptr;
+  bool connect_request = false;
+  if (auto q = ParseQuery(request.RawQuery())) {
+    for (const auto& [k, v] : *q) connect_request = connect_request || k == kRdmaConnectSubresource;
+  }
+  std::unique_ptr<S3Exchange> ex = StartUntagged(std::move(request));
+  if (token_request || connect_request) return internal::TagRdmaReply(std::move(ex), token_request);
+  return ex;
+}
+
+std::unique_ptr<S3Exchange> S3Service::StartUntagged(HttpRequest request) {
   auto ctx = std::make_shared<internal::RequestContext>();
   ctx->service = this;
   ctx->req = std::move(request);
@@ -301,6 +315,12 @@ std::unique_ptr<S3Exchange> S3Service::Start(HttpRequest request) {
   auto auth = VerifyRequest(req, credentials_, NowUnix(), policy);
   if (!auth.ok()) return fail(auth.status());
   ctx->auth = std::move(*auth);
+  // The RDMA headers say where the server reads or writes: they must be signed.
+  for (std::string_view h : {kRdmaTokenHeader, kRcConnectHeader}) {
+    if (req.Header(h) != nullptr && !internal::HeaderIsSigned(*ctx, h)) {
+      return fail(S3Error(S3Err::kAccessDenied, std::string(h) + " must be a signed header"));
+    }
+  }
 
   if (!ctx->bucket.empty()) {
     if (core::Status st = ValidateBucketName(ctx->bucket); !st.ok()) {

@@ -57,6 +57,7 @@ struct S3Response {
 };
 
 class S3Service;
+class RdmaServer;
 
 // One request in flight. Created by S3Service::Start; must not outlive the service.
 class S3Exchange {
@@ -85,6 +86,12 @@ class S3Service {
 
   std::unique_ptr<S3Exchange> Start(HttpRequest request);
 
+  // The RDMA data path (docs/protocol.md). nullptr (the default): requests carrying
+  // x-amz-rdma-token and POST /?rdmaConnect are answered 501 NotImplemented. The server
+  // must outlive the service (or be unset first) and run on the same runtime.
+  void SetRdmaServer(RdmaServer* rdma) { rdma_ = rdma; }
+  RdmaServer* rdma_server() const { return rdma_; }
+
   // Current wall-clock time in Unix seconds, from the runtime.
   int64_t NowUnix() const;
   const ServiceConfig& config() const { return config_; }
@@ -101,6 +108,9 @@ class S3Service {
   CredentialStore credentials_;
   core::Runtime& runtime_;
   uint64_t request_counter_ = 0;
+  RdmaServer* rdma_ = nullptr;
+
+  std::unique_ptr<S3Exchange> StartUntagged(HttpRequest request);
 };
 
 }  // namespace s3rdma::proto

@@ -6,6 +6,7 @@
 #include "proto/aws_chunked.h"
 #include "proto/hash.h"
 #include "proto/internal/s3_ops.h"
+#include "proto/rdma_server.h"
 #include "proto/s3_error.h"
 #include "proto/xml.h"
 
@@ -92,6 +93,9 @@ class PutExchange final : public S3Exchange {
  public:
   PutExchange(std::shared_ptr<RequestContext> ctx, int part_number, std::string upload_id)
       : ctx_(std::move(ctx)), part_number_(part_number), upload_id_(std::move(upload_id)) {}
+  ~PutExchange() override {
+    if (transfer_) transfer_->Cancel();
+  }
 
   // Every check that can be made before reading the body.
   core::Status Prepare() {
@@ -175,10 +179,49 @@ class PutExchange final : public S3Exchange {
       decoder_ = std::make_unique<AwsChunkedDecoder>(
           o, [this](std::string_view d) { return Consume(d); });
     }
+    if (req.Header(kRdmaTokenHeader) != nullptr) {
+      // RDMA PUT / UploadPart: after the S3 checks above, the token; the body comes by
+      // RDMA READ, so the request itself must have none.
+      S3_ASSIGN_OR_RETURN(token_, CheckRdmaToken(*ctx_));
+      if (token_.size > limit) return S3Error(S3Err::kEntityTooLarge);
+      if (streaming_ || size_unknown_ || size_ != 0 || checksum_in_trailer_) {
+        return S3Error(S3Err::kInvalidRequest,
+                       "a request with x-amz-rdma-token carries no body (Content-Length: 0)");
+      }
+      rdma_ = true;
+      size_ = token_.size;
+    }
     return core::Status::Ok();
   }
 
-  bool wants_body() const override { return true; }
+  bool wants_body() const override { return !rdma_; }
+
+  void FinishAsync(std::function<void(S3Response)> done) override {
+    if (!rdma_) {
+      done(Finish());
+      return;
+    }
+    RdmaServer* rdma = ctx_->service->rdma_server();
+    if (rdma == nullptr) {
+      done(Fail(S3Error(S3Err::kNotImplemented, "this server has no RDMA fabric")));
+      return;
+    }
+    // The READ pieces go through Consume, exactly like body bytes: hashes, size, Append.
+    transfer_ = rdma->StartRead(
+        token_, ctx_->auth.access_key,
+        [this](std::string_view piece) { return Consume(piece); },
+        [this, done = std::move(done)](core::Status st, uint64_t bytes) {
+          transfer_.reset();
+          transfer_done_ = true;
+          if (!st.ok()) {
+            done(Fail(st));  // the writer is dropped: nothing is stored
+            return;
+          }
+          S3Response r = Finish();
+          if (r.status == 200) AddRdmaReplyHeaders(r, 200, bytes);
+          done(std::move(r));
+        });
+  }
 
   core::Status OnBody(std::string_view data) override {
     if (!error_.ok()) return error_;
@@ -188,6 +231,10 @@ class PutExchange final : public S3Exchange {
 
   S3Response Finish() override {
     if (!error_.ok()) return Fail(error_);
+    if (rdma_ && !transfer_done_) {
+      return Fail(S3Error(S3Err::kNotImplemented,
+                          "this transport cannot run RDMA transfers (it must use FinishAsync)"));
+    }
     if (decoder_) {
       if (core::Status st = decoder_->Finish(); !st.ok()) return Fail(st);
     }
@@ -261,6 +308,11 @@ class PutExchange final : public S3Exchange {
   std::unique_ptr<ObjectWriter> writer_;
   ObjectMeta meta_;
   core::Status error_;
+  // RDMA PUT.
+  bool rdma_ = false;
+  bool transfer_done_ = false;
+  RdmaToken token_;
+  std::shared_ptr<RdmaTransfer> transfer_;
 };
 
 // RFC 7232 section 6 order, as S3 applies it. Returns OK, PreconditionFailed or NotModified.

@@ -8,6 +8,7 @@
 #include <utility>
 #include <vector>
 
+#include "proto/rdma_token.h"
 #include "proto/s3_service.h"
 
 namespace s3rdma::proto::internal {
@@ -57,6 +58,25 @@ S3Response DeleteObjects(RequestContext& ctx, std::string_view body);
 S3Response CreateMultipartUpload(RequestContext& ctx);
 S3Response CompleteMultipartUpload(RequestContext& ctx, std::string_view body);
 S3Response AbortMultipartUpload(RequestContext& ctx);
+
+// The RDMA data path (rdma_server_service.cc).
+// True if `name` (lowercase) is among the request's SigV4 signed headers (always true for
+// an anonymous request the policy allowed).
+bool HeaderIsSigned(const RequestContext& ctx, std::string_view name);
+// The request's x-amz-rdma-token, checked: the server has a fabric (else NotImplemented),
+// syntax and transport (InvalidRDMAToken; NotImplemented for cuObject's DC token), and the
+// connection exists and belongs to the signer (RDMAConnectionNotFound).
+// REQUIRES: the request carries the header.
+core::Result<RdmaToken> CheckRdmaToken(const RequestContext& ctx);
+// x-amz-rdma-reply: <rdma_status> and x-amz-rdma-bytes-transferred: <bytes>.
+void AddRdmaReplyHeaders(S3Response& r, int rdma_status, uint64_t bytes);
+// GET with a token.
+std::unique_ptr<S3Exchange> StartRdmaGet(std::shared_ptr<RequestContext> ctx);
+// POST/DELETE /?rdmaConnect.
+S3Response RdmaConnectRequest(RequestContext& ctx);
+// Wraps an exchange so its reply carries x-amz-rdma-reply: 501 unless the RDMA path set it
+// (token requests: every reply; connect requests: error replies).
+std::unique_ptr<S3Exchange> TagRdmaReply(std::unique_ptr<S3Exchange> inner, bool token_request);
 
 // Stored headers taken from a PUT / CreateMultipartUpload request: content-type & co,
 // x-amz-meta-*. MetadataTooLarge-style errors as InvalidArgument.
