@@ -3,14 +3,9 @@
 // The trailer goes last so the data can be streamed to disk before the ETag is known.
 #include "proto/fs_store.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
+#include <cstdlib>
 #include <cstring>
-#include <filesystem>
 #include <tuple>
 
 #include <spdlog/spdlog.h>
@@ -19,90 +14,22 @@
 #include "proto/s3_error.h"
 
 namespace s3rdma::proto {
-namespace fs = std::filesystem;
 namespace {
 
 constexpr char kMagic[8] = {'S', '3', 'R', 'D', 'O', 'B', 'J', '1'};
 constexpr size_t kTrailerFixed = 16;
 
-core::Status Errno(const std::string& what) {
-  return S3Error(S3Err::kInternalError, what + ": " + std::strerror(errno));
-}
-
-core::Status WriteAll(int fd, std::string_view data) {
-  while (!data.empty()) {
-    const ssize_t n = ::write(fd, data.data(), data.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("write");
-    }
-    data.remove_prefix(static_cast<size_t>(n));
-  }
-  return core::Status::Ok();
-}
-
-core::Result<size_t> PRead(int fd, char* dst, size_t len, uint64_t offset) {
-  size_t done = 0;
-  while (done < len) {
-    const ssize_t n = ::pread(fd, dst + done, len - done, static_cast<off_t>(offset + done));
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      return Errno("pread");
-    }
-    if (n == 0) break;
-    done += static_cast<size_t>(n);
-  }
-  return done;
-}
-
-core::Status FsyncPath(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open " + path);
-  const int rc = ::fsync(fd);
-  ::close(fd);
-  if (rc != 0) return Errno("fsync " + path);
-  return core::Status::Ok();
-}
-
-core::Status RenameDurably(const std::string& from, const std::string& to) {
-  if (::rename(from.c_str(), to.c_str()) != 0) return Errno("rename " + from + " " + to);
-  return FsyncPath(fs::path(to).parent_path().string());
-}
-
-// Writes `content` to a new file at `path` and fsyncs it.
-core::Status WriteNewFile(const std::string& path, std::string_view content) {
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("create " + path);
-  core::Status st = WriteAll(fd, content);
-  if (st.ok() && ::fsync(fd) != 0) st = Errno("fsync " + path);
-  ::close(fd);
-  return st;
-}
-
-core::Result<std::string> ReadSmallFile(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open " + path);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = ::read(fd, buf, sizeof(buf));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    out.append(buf, static_cast<size_t>(n));
-    if (out.size() > (1u << 20)) break;
-  }
-  ::close(fd);
-  return out;
+core::Status Internal(const core::Status& st) {
+  // Store-level failures travel as S3 InternalError with the env's message.
+  return S3Error(S3Err::kInternalError, st.ToString());
 }
 
 // Reads and checks the trailer of an object or part file.
-core::Result<ObjectMeta> ReadTrailer(int fd) {
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) return Errno("fstat");
-  const uint64_t file_size = static_cast<uint64_t>(st.st_size);
+core::Result<ObjectMeta> ReadTrailer(FsFile& file) {
+  S3_ASSIGN_OR_RETURN(const uint64_t file_size, file.Size());
   if (file_size < kTrailerFixed) return core::Status::Corruption("object file too short");
   char fixed[kTrailerFixed];
-  S3_ASSIGN_OR_RETURN(size_t n, PRead(fd, fixed, kTrailerFixed, file_size - kTrailerFixed));
+  S3_ASSIGN_OR_RETURN(size_t n, file.PRead(file_size - kTrailerFixed, fixed, kTrailerFixed));
   if (n != kTrailerFixed || std::memcmp(fixed + 8, kMagic, 8) != 0) {
     return core::Status::Corruption("bad object trailer");
   }
@@ -112,21 +39,13 @@ core::Result<ObjectMeta> ReadTrailer(int fd) {
     return core::Status::Corruption("bad object meta length");
   }
   std::string meta_bytes(meta_len, '\0');
-  S3_ASSIGN_OR_RETURN(n, PRead(fd, meta_bytes.data(), meta_len,
-                               file_size - kTrailerFixed - meta_len));
+  S3_ASSIGN_OR_RETURN(n, file.PRead(file_size - kTrailerFixed - meta_len, meta_bytes.data(),
+                                    meta_len));
   if (n != meta_len) return core::Status::Corruption("short meta read");
   S3_ASSIGN_OR_RETURN(ObjectMeta meta, DecodeMeta(meta_bytes));
   if (meta.size != file_size - kTrailerFixed - meta_len) {
     return core::Status::Corruption("object size does not match its file");
   }
-  return meta;
-}
-
-core::Result<ObjectMeta> ReadTrailerAt(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("open " + path);
-  auto meta = ReadTrailer(fd);
-  ::close(fd);
   return meta;
 }
 
@@ -140,35 +59,37 @@ std::string Trailer(const ObjectMeta& meta) {
 
 class FsWriter final : public ObjectWriter {
  public:
-  using CommitFn = std::function<core::Status(const std::string&, const ObjectMeta&)>;
-  FsWriter(int fd, std::string tmp_path, std::string key, CommitFn commit)
-      : fd_(fd), tmp_path_(std::move(tmp_path)), key_(std::move(key)), commit_(std::move(commit)) {}
+  // Publishes the complete file (trailer written) under its final name.
+  using CommitFn = std::function<core::Status(FsFile&, const std::string&, const ObjectMeta&)>;
+  FsWriter(FsEnv& env, std::unique_ptr<FsFile> file, std::string tmp_path, std::string key,
+           CommitFn commit)
+      : env_(env), file_(std::move(file)), tmp_path_(std::move(tmp_path)), key_(std::move(key)),
+        commit_(std::move(commit)) {}
   ~FsWriter() override {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_path_.c_str());
+    file_.reset();
+    if (!committed_) (void)env_.Unlink(tmp_path_);
   }
   core::Status Append(std::string_view data) override {
-    S3_CHECK_MSG(fd_ >= 0 && !committed_, "Append after Commit");
-    S3_RETURN_IF_ERROR(WriteAll(fd_, data));
+    S3_CHECK_MSG(file_ != nullptr && !committed_, "Append after Commit");
+    if (core::Status st = file_->Append(data); !st.ok()) return Internal(st);
     written_ += data.size();
     return core::Status::Ok();
   }
   uint64_t bytes_written() const override { return written_; }
   core::Status Commit(ObjectMeta meta) override {
-    S3_CHECK_MSG(fd_ >= 0 && !committed_, "Commit twice");
+    S3_CHECK_MSG(file_ != nullptr && !committed_, "Commit twice");
     S3_CHECK_MSG(meta.size == written_, "Commit with a size that differs from the data");
     meta.key = key_;
-    S3_RETURN_IF_ERROR(WriteAll(fd_, Trailer(meta)));
-    if (::fsync(fd_) != 0) return Errno("fsync");
-    ::close(fd_);
-    fd_ = -1;
-    S3_RETURN_IF_ERROR(commit_(tmp_path_, meta));
+    if (core::Status st = file_->Append(Trailer(meta)); !st.ok()) return Internal(st);
+    S3_RETURN_IF_ERROR(commit_(*file_, tmp_path_, meta));
+    file_.reset();
     committed_ = true;
     return core::Status::Ok();
   }
 
  private:
-  int fd_;
+  FsEnv& env_;
+  std::unique_ptr<FsFile> file_;
   std::string tmp_path_;
   std::string key_;
   CommitFn commit_;
@@ -178,18 +99,20 @@ class FsWriter final : public ObjectWriter {
 
 class FsReader final : public ObjectReader {
  public:
-  FsReader(int fd, ObjectMeta meta) : fd_(fd), meta_(std::move(meta)) {}
-  ~FsReader() override { ::close(fd_); }
+  FsReader(std::unique_ptr<FsFile> file, ObjectMeta meta)
+      : file_(std::move(file)), meta_(std::move(meta)) {}
   const ObjectMeta& meta() const override { return meta_; }
   core::Result<size_t> Read(uint64_t offset, char* dst, size_t len) override {
     if (offset >= meta_.size) return size_t{0};
     len = std::min<uint64_t>(len, meta_.size - offset);
-    return PRead(fd_, dst, len, offset);
+    auto n = file_->PRead(offset, dst, len);
+    if (!n.ok()) return Internal(n.status());
+    return *n;
   }
-  int FileDescriptor() const override { return fd_; }
+  int FileDescriptor() const override { return file_->NativeFd(); }
 
  private:
-  int fd_;
+  std::unique_ptr<FsFile> file_;
   ObjectMeta meta_;
 };
 
@@ -219,10 +142,12 @@ core::Result<UploadInfo> DecodeUpload(std::string_view data) {
 
 }  // namespace
 
-FsStore::FsStore(std::string dir, uint64_t seed) : dir_(std::move(dir)), rng_(seed) {}
+FsStore::FsStore(std::string dir, uint64_t seed, FsEnv& env)
+    : dir_(std::move(dir)), env_(env), rng_(seed) {}
 
-core::Result<std::unique_ptr<FsStore>> FsStore::Open(const std::string& dir, uint64_t seed) {
-  std::unique_ptr<FsStore> store(new FsStore(dir, seed));
+core::Result<std::unique_ptr<FsStore>> FsStore::Open(const std::string& dir, uint64_t seed,
+                                                     FsEnv& env) {
+  std::unique_ptr<FsStore> store(new FsStore(dir, seed, env));
   S3_RETURN_IF_ERROR(store->Load());
   return store;
 }
@@ -238,58 +163,126 @@ std::string FsStore::ObjectPath(const std::string& bucket, const std::string& ke
 }
 std::string FsStore::UploadDir(const std::string& id) const { return dir_ + "/uploads/" + id; }
 
-core::Status FsStore::Load() {
-  std::error_code ec;
-  for (const char* sub : {"", "/buckets", "/uploads", "/tmp"}) {
-    fs::create_directories(dir_ + sub, ec);
-    if (ec) return S3Error(S3Err::kInternalError, "create " + dir_ + sub + ": " + ec.message());
+core::Status FsStore::WriteNewFile(const std::string& path, std::string_view content) {
+  auto file = env_.CreateFile(path);
+  if (!file.ok()) return Internal(file.status());
+  core::Status st = (*file)->Append(content);
+  if (st.ok()) st = (*file)->Sync();
+  return st.ok() ? st : Internal(st);
+}
+
+core::Result<std::string> FsStore::ReadSmallFile(const std::string& path) {
+  auto file = env_.OpenFile(path);
+  if (!file.ok()) return Internal(file.status());
+  std::string out(4096, '\0');
+  size_t have = 0;
+  for (;;) {
+    auto n = (*file)->PRead(have, out.data() + have, out.size() - have);
+    if (!n.ok()) return Internal(n.status());
+    have += *n;
+    if (have < out.size() || out.size() >= (1u << 20)) break;
+    out.resize(out.size() * 2);
   }
-  for (const auto& e : fs::directory_iterator(dir_ + "/tmp", ec)) {
-    fs::remove_all(e.path(), ec);
+  out.resize(have);
+  return out;
+}
+
+core::Result<ObjectMeta> FsStore::ReadTrailerAt(const std::string& path) {
+  S3_ASSIGN_OR_RETURN(auto file, env_.OpenFile(path));
+  return ReadTrailer(*file);
+}
+
+core::Status FsStore::RenameDurably(const std::string& from, const std::string& to) {
+  core::Status st = env_.Rename(from, to);
+  if (st.ok()) st = env_.SyncDir(ParentPath(to));
+  return st.ok() ? st : Internal(st);
+}
+
+core::Status FsStore::Publish(FsFile& file, const std::string& tmp, const std::string& dest) {
+  if (Planted(FsStoreBug::kAckBeforeFsync)) {
+    // PLANTED BUG: neither the bytes nor the directory entry are durable at the ack.
+    core::Status st = env_.Rename(tmp, dest);
+    return st.ok() ? st : Internal(st);
+  }
+  if (Planted(FsStoreBug::kTornCommit)) {
+    // PLANTED BUG: the name is made durable before the bytes it points to.
+    return RenameDurably(tmp, dest);
+  }
+  if (core::Status st = file.Sync(); !st.ok()) return Internal(st);
+  return RenameDurably(tmp, dest);
+}
+
+core::Status FsStore::Load() {
+  for (const char* sub : {"", "/buckets", "/uploads", "/tmp"}) {
+    if (core::Status st = env_.CreateDirs(dir_ + sub); !st.ok()) return Internal(st);
+  }
+  // The layout's own names must be durable too, or a crash soon after the first start can
+  // take buckets/ (with every acknowledged object in it) away. Found by the SimFs tests.
+  for (const std::string& d : {ParentPath(dir_), dir_}) {
+    if (core::Status st = env_.SyncDir(d); !st.ok()) return Internal(st);
+  }
+  auto tmp_entries = env_.ListDir(dir_ + "/tmp");
+  if (!tmp_entries.ok()) return Internal(tmp_entries.status());
+  for (const auto& e : *tmp_entries) {
+    (void)env_.RemoveAll(dir_ + "/tmp/" + e.name);
     ++leftovers_removed_;
   }
   if (leftovers_removed_ > 0) {
     spdlog::info("fs store {}: removed {} leftovers of interrupted writes", dir_,
                  leftovers_removed_);
   }
-  for (const auto& b : fs::directory_iterator(dir_ + "/buckets", ec)) {
-    const std::string name = b.path().filename().string();
-    if (!ValidateBucketName(name).ok() || !b.is_directory()) continue;
-    auto created = ReadSmallFile(b.path().string() + "/_bucket");
+  auto bucket_entries = env_.ListDir(dir_ + "/buckets");
+  if (!bucket_entries.ok()) return Internal(bucket_entries.status());
+  for (const auto& b : *bucket_entries) {
+    const std::string& name = b.name;
+    const std::string bdir = BucketDir(name);
+    if (!ValidateBucketName(name).ok() || !b.is_dir) continue;
+    auto created = ReadSmallFile(bdir + "/_bucket");
     if (!created.ok()) {
-      spdlog::warn("fs store: skipping bucket dir without _bucket: {}", b.path().string());
+      spdlog::warn("fs store: skipping bucket dir without _bucket: {}", bdir);
       continue;
     }
     BucketIdx& idx = buckets_[name];
     idx.created_unix = std::strtoll(created->c_str(), nullptr, 10);
-    for (const auto& f : fs::directory_iterator(b.path(), ec)) {
-      if (f.path().extension() != ".obj") continue;
-      auto meta = ReadTrailerAt(f.path().string());
-      if (!meta.ok() || f.path().filename().string() != HexEncode(Sha256(meta->key)) + ".obj") {
-        spdlog::warn("fs store: ignoring unreadable object file {}", f.path().string());
+    auto files = env_.ListDir(bdir);
+    if (!files.ok()) return Internal(files.status());
+    for (const auto& f : *files) {
+      if (f.is_dir || f.name.size() < 4 || f.name.substr(f.name.size() - 4) != ".obj") continue;
+      auto meta = ReadTrailerAt(bdir + "/" + f.name);
+      if (!meta.ok() || f.name != HexEncode(Sha256(meta->key)) + ".obj") {
+        spdlog::warn("fs store: ignoring unreadable object file {}/{}", bdir, f.name);
+        ++unreadable_files_;
         continue;
       }
       idx.objects[meta->key] = *meta;
     }
   }
-  for (const auto& u : fs::directory_iterator(dir_ + "/uploads", ec)) {
-    const std::string id = u.path().filename().string();
-    if (!ValidUploadId(id)) continue;
-    auto data = ReadSmallFile(u.path().string() + "/_upload");
+  auto upload_entries = env_.ListDir(dir_ + "/uploads");
+  if (!upload_entries.ok()) return Internal(upload_entries.status());
+  for (const auto& u : *upload_entries) {
+    const std::string& id = u.name;
+    if (!ValidUploadId(id) || !u.is_dir) continue;
+    const std::string udir = UploadDir(id);
+    auto data = ReadSmallFile(udir + "/_upload");
     if (!data.ok()) continue;
     auto info = DecodeUpload(*data);
     if (!info.ok() || info->upload_id != id || buckets_.count(info->bucket) == 0) continue;
     UploadIdx& idx = uploads_[id];
     idx.info = *info;
-    for (const auto& f : fs::directory_iterator(u.path(), ec)) {
-      if (f.path().extension() != ".part") continue;
-      const int n = std::atoi(f.path().stem().string().c_str());
-      auto meta = ReadTrailerAt(f.path().string());
-      if (!ValidatePartNumber(n).ok() || !meta.ok()) continue;
+    auto files = env_.ListDir(udir);
+    if (!files.ok()) return Internal(files.status());
+    for (const auto& f : *files) {
+      if (f.is_dir || f.name.size() < 6 || f.name.substr(f.name.size() - 5) != ".part") continue;
+      const int n = std::atoi(f.name.c_str());
+      if (f.name != std::to_string(n) + ".part" || !ValidatePartNumber(n).ok()) continue;
+      auto meta = ReadTrailerAt(udir + "/" + f.name);
+      if (!meta.ok()) {
+        ++unreadable_files_;
+        continue;
+      }
       idx.parts[n] = PartInfo{n, meta->size, meta->etag, meta->last_modified_unix};
     }
   }
-  if (ec) return S3Error(S3Err::kInternalError, "scan " + dir_ + ": " + ec.message());
   return core::Status::Ok();
 }
 
@@ -303,9 +296,9 @@ core::Status FsStore::CreateBucket(const std::string& bucket, int64_t now_unix) 
   S3_RETURN_IF_ERROR(ValidateBucketName(bucket));
   if (buckets_.count(bucket) != 0) return S3Error(S3Err::kBucketAlreadyOwnedByYou);
   const std::string tmp = TmpName(".bucket");
-  if (::mkdir(tmp.c_str(), 0755) != 0) return Errno("mkdir " + tmp);
+  if (core::Status st = env_.CreateDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(WriteNewFile(tmp + "/_bucket", std::to_string(now_unix)));
-  S3_RETURN_IF_ERROR(FsyncPath(tmp));
+  if (core::Status st = env_.SyncDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(RenameDurably(tmp, BucketDir(bucket)));
   buckets_[bucket].created_unix = now_unix;
   return core::Status::Ok();
@@ -321,9 +314,8 @@ core::Status FsStore::DeleteBucket(const std::string& bucket) {
   for (const auto& id : ids) S3_RETURN_IF_ERROR(RemoveUploadDir(id));
   const std::string tmp = TmpName(".deleted");
   S3_RETURN_IF_ERROR(RenameDurably(BucketDir(bucket), tmp));
-  S3_RETURN_IF_ERROR(FsyncPath(dir_ + "/buckets"));
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
+  if (core::Status st = env_.SyncDir(dir_ + "/buckets"); !st.ok()) return Internal(st);
+  (void)env_.RemoveAll(tmp);
   buckets_.erase(bucket);
   return core::Status::Ok();
 }
@@ -340,21 +332,22 @@ std::vector<BucketInfo> FsStore::ListBuckets() {
 
 core::Result<std::unique_ptr<ObjectWriter>> FsStore::NewWriter(
     const std::string& key,
-    std::function<core::Status(const std::string&, const ObjectMeta&)> commit) {
+    std::function<core::Status(FsFile&, const std::string&, const ObjectMeta&)> commit) {
   const std::string tmp = TmpName(".tmp");
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("create " + tmp);
-  return std::unique_ptr<ObjectWriter>(new FsWriter(fd, tmp, key, std::move(commit)));
+  auto file = env_.CreateFile(tmp);
+  if (!file.ok()) return Internal(file.status());
+  return std::unique_ptr<ObjectWriter>(
+      new FsWriter(env_, std::move(*file), tmp, key, std::move(commit)));
 }
 
 core::Result<std::unique_ptr<ObjectWriter>> FsStore::BeginPut(const std::string& bucket,
                                                               const std::string& key) {
   S3_RETURN_IF_ERROR(ValidateKey(key));
   S3_RETURN_IF_ERROR(FindBucket(bucket).status());
-  return NewWriter(key, [this, bucket, key](const std::string& tmp, const ObjectMeta& meta)
-                       -> core::Status {
+  return NewWriter(key, [this, bucket, key](FsFile& file, const std::string& tmp,
+                                            const ObjectMeta& meta) -> core::Status {
     S3_ASSIGN_OR_RETURN(BucketIdx * b, FindBucket(bucket));
-    S3_RETURN_IF_ERROR(RenameDurably(tmp, ObjectPath(bucket, key)));
+    S3_RETURN_IF_ERROR(Publish(file, tmp, ObjectPath(bucket, key)));
     b->objects[key] = meta;
     return core::Status::Ok();
   });
@@ -365,22 +358,20 @@ core::Result<std::unique_ptr<ObjectReader>> FsStore::Open(const std::string& buc
   S3_ASSIGN_OR_RETURN(BucketIdx * b, FindBucket(bucket));
   if (b->objects.count(key) == 0) return S3Error(S3Err::kNoSuchKey);
   const std::string path = ObjectPath(bucket, key);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    if (errno == ENOENT) return S3Error(S3Err::kNoSuchKey);
-    return Errno("open " + path);
+  auto file = env_.OpenFile(path);
+  if (!file.ok()) {
+    if (file.status().code() == core::StatusCode::kNotFound) return S3Error(S3Err::kNoSuchKey);
+    return Internal(file.status());
   }
   // The index entry describes this file: both change together in one Commit on the store's
   // thread, and files only ever appear complete (fsync'ed, then renamed). So the trailer need
   // not be re-read: a size check guards against outside tampering.
   const ObjectMeta& meta = b->objects.at(key);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0 ||
-      static_cast<uint64_t>(st.st_size) < meta.size + kTrailerFixed) {
-    ::close(fd);
+  auto size = (*file)->Size();
+  if (!size.ok() || *size < meta.size + kTrailerFixed) {
     return S3Error(S3Err::kInternalError, "corrupt object file for key");
   }
-  return std::unique_ptr<ObjectReader>(new FsReader(fd, meta));
+  return std::unique_ptr<ObjectReader>(new FsReader(std::move(*file), meta));
 }
 
 core::Result<ObjectMeta> FsStore::Stat(const std::string& bucket, const std::string& key) {
@@ -394,8 +385,11 @@ core::Status FsStore::Delete(const std::string& bucket, const std::string& key) 
   S3_ASSIGN_OR_RETURN(BucketIdx * b, FindBucket(bucket));
   if (b->objects.count(key) == 0) return S3Error(S3Err::kNoSuchKey);
   const std::string path = ObjectPath(bucket, key);
-  if (::unlink(path.c_str()) != 0 && errno != ENOENT) return Errno("unlink " + path);
-  S3_RETURN_IF_ERROR(FsyncPath(BucketDir(bucket)));
+  if (core::Status st = env_.Unlink(path);
+      !st.ok() && st.code() != core::StatusCode::kNotFound) {
+    return Internal(st);
+  }
+  if (core::Status st = env_.SyncDir(BucketDir(bucket)); !st.ok()) return Internal(st);
   b->objects.erase(key);
   return core::Status::Ok();
 }
@@ -421,7 +415,7 @@ core::Result<std::string> FsStore::CreateUpload(const std::string& bucket, const
   std::string id;
   do {
     id = MakeUploadId(rng_.NextU64(), rng_.NextU64());
-  } while (uploads_.count(id) != 0 || fs::exists(UploadDir(id)));
+  } while (uploads_.count(id) != 0 || env_.Exists(UploadDir(id)));
   UploadInfo info;
   info.upload_id = id;
   info.bucket = bucket;
@@ -430,9 +424,9 @@ core::Result<std::string> FsStore::CreateUpload(const std::string& bucket, const
   meta.key = key;
   info.meta = std::move(meta);
   const std::string tmp = TmpName(".upload");
-  if (::mkdir(tmp.c_str(), 0755) != 0) return Errno("mkdir " + tmp);
+  if (core::Status st = env_.CreateDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(WriteNewFile(tmp + "/_upload", EncodeUpload(info)));
-  S3_RETURN_IF_ERROR(FsyncPath(tmp));
+  if (core::Status st = env_.SyncDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(RenameDurably(tmp, UploadDir(id)));
   uploads_[id].info = std::move(info);
   return id;
@@ -456,9 +450,10 @@ core::Result<std::unique_ptr<ObjectWriter>> FsStore::BeginPart(const std::string
   S3_RETURN_IF_ERROR(ValidatePartNumber(part_number));
   S3_RETURN_IF_ERROR(FindUpload(bucket, key, upload_id).status());
   return NewWriter(key, [this, bucket, key, upload_id, part_number](
-                       const std::string& tmp, const ObjectMeta& meta) -> core::Status {
+                       FsFile& file, const std::string& tmp,
+                       const ObjectMeta& meta) -> core::Status {
     S3_ASSIGN_OR_RETURN(UploadIdx * u, FindUpload(bucket, key, upload_id));
-    S3_RETURN_IF_ERROR(RenameDurably(
+    S3_RETURN_IF_ERROR(Publish(file, 
         tmp, UploadDir(upload_id) + "/" + std::to_string(part_number) + ".part"));
     u->parts[part_number] = PartInfo{part_number, meta.size, meta.etag, meta.last_modified_unix};
     return core::Status::Ok();
@@ -496,41 +491,34 @@ core::Result<ObjectMeta> FsStore::CompleteUpload(const std::string& bucket,
   meta.last_modified_unix = now_unix;
 
   const std::string tmp = TmpName(".tmp");
-  const int out = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) return Errno("create " + tmp);
+  auto created = env_.CreateFile(tmp);
+  if (!created.ok()) return Internal(created.status());
+  std::unique_ptr<FsFile> out = std::move(*created);
   auto fail = [&](core::Status st) {
-    ::close(out);
-    ::unlink(tmp.c_str());
-    return st;
+    out.reset();
+    (void)env_.Unlink(tmp);
+    return st.code() == core::StatusCode::kCorruption ? st : Internal(st);
   };
   std::string buf(1 << 20, '\0');
   for (const auto& p : plan) {
     const std::string path = UploadDir(upload_id) + "/" + std::to_string(p.number) + ".part";
-    const int in = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (in < 0) return fail(Errno("open " + path));
+    auto in = env_.OpenFile(path);
+    if (!in.ok()) return fail(in.status());
     uint64_t off = 0;
     while (off < p.size) {
-      auto n = PRead(in, buf.data(), std::min<uint64_t>(buf.size(), p.size - off), off);
+      auto n = (*in)->PRead(off, buf.data(), std::min<uint64_t>(buf.size(), p.size - off));
       if (!n.ok() || *n == 0) {
-        ::close(in);
         return fail(n.ok() ? core::Status::Corruption("part shorter than recorded") : n.status());
       }
-      core::Status st = WriteAll(out, std::string_view(buf.data(), *n));
-      if (!st.ok()) {
-        ::close(in);
+      if (core::Status st = out->Append(std::string_view(buf.data(), *n)); !st.ok()) {
         return fail(st);
       }
       off += *n;
     }
-    ::close(in);
   }
-  if (core::Status st = WriteAll(out, Trailer(meta)); !st.ok()) return fail(st);
-  if (::fsync(out) != 0) return fail(Errno("fsync"));
-  ::close(out);
-  if (core::Status st = RenameDurably(tmp, ObjectPath(bucket, key)); !st.ok()) {
-    ::unlink(tmp.c_str());
-    return st;
-  }
+  if (core::Status st = out->Append(Trailer(meta)); !st.ok()) return fail(st);
+  if (core::Status st = Publish(*out, tmp, ObjectPath(bucket, key)); !st.ok()) return fail(st);
+  out.reset();
   buckets_.at(bucket).objects[key] = meta;
   S3_RETURN_IF_ERROR(RemoveUploadDir(upload_id));
   return meta;
@@ -539,9 +527,8 @@ core::Result<ObjectMeta> FsStore::CompleteUpload(const std::string& bucket,
 core::Status FsStore::RemoveUploadDir(const std::string& id) {
   const std::string tmp = TmpName(".deleted");
   S3_RETURN_IF_ERROR(RenameDurably(UploadDir(id), tmp));
-  S3_RETURN_IF_ERROR(FsyncPath(dir_ + "/uploads"));
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
+  if (core::Status st = env_.SyncDir(dir_ + "/uploads"); !st.ok()) return Internal(st);
+  (void)env_.RemoveAll(tmp);
   uploads_.erase(id);
   return core::Status::Ok();
 }
