@@ -169,6 +169,7 @@ double SecondsSince(std::chrono::steady_clock::time_point t0) {
 }
 
 std::string HowMoved(const proto::RdmaResult& r, uint64_t bytes, double seconds) {
+  if (bytes == 0) return "empty object, nothing to move";
   char line[160];
   std::snprintf(line, sizeof line, "%.2f MiB %s in %.3f s (%.3f GB/s)",
                 static_cast<double>(bytes) / (1 << 20), r.via_rdma ? "via RDMA" : "via HTTP (fallback)",
@@ -286,11 +287,12 @@ int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri
   ss << in.rdbuf();
   auto s = Session::Open(f);
   if (!s.ok()) return Fail(s.status().message(), 2);
-  if (!f.rdma.empty()) {
+  // An empty object has no bytes to move: it goes as a plain PUT.
+  if (!f.rdma.empty() && ss.str().empty()) std::printf("put: empty file, sent over HTTP\n");
+  if (!f.rdma.empty() && !ss.str().empty()) {
     if (auto st = (*s)->OpenRdma(f, HostOf(f)); !st.ok()) return Fail("put: " + st.message(), 2);
     std::string data = ss.str();
-    if (data.empty()) data.push_back('\0');  // registered memory is never empty; length 0 below
-    const uint64_t size = ss.str().size();
+    const uint64_t size = data.size();
     auto buf = (*s)->rdma->RegisterBuffer(data.data(), data.size());
     if (!buf.ok()) return Fail("put: " + buf.status().message());
     proto::HeaderList headers;
@@ -343,6 +345,10 @@ int RunRdmaGet(const ClientFlags& f, Session& s, const S3Uri& u, const std::stri
     const std::string* cl = h->Header("content-length");
     auto size = cl != nullptr ? proto::ParseDecimal(*cl) : std::nullopt;
     if (!size) return Fail("get " + uri + ": HEAD gave no Content-Length");
+    if (*size == 0) {
+      res = proto::RdmaResult{200, 0, h->Header("etag") ? *h->Header("etag") : "", false, {}};
+      break;  // nothing to move
+    }
     memory.assign(std::max<uint64_t>(*size, 1), '\0');
     s.buffers.clear();
     auto buf = s.rdma->RegisterBuffer(memory.data(), memory.size());

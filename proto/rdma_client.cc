@@ -73,6 +73,9 @@ struct RdmaClient::Conn {
   uint64_t max_requests = 0;
   int in_flight = 0;
   std::vector<std::shared_ptr<Op>> waiting;  // until the connection is ready
+  // QPs given up (refused as conflicting with 409, or dead), kept until a connect succeeds
+  // so that the device does not hand their QPNs straight back for the new connection.
+  std::vector<std::unique_ptr<emu::QueuePair>> retired;
   emu::NodeAddress server;
 };
 
@@ -103,7 +106,10 @@ core::Result<std::unique_ptr<RdmaClient>> RdmaClient::Create(emu::Device& device
 }
 
 RdmaClient::~RdmaClient() {
-  for (auto& c : conns_) c->qp.reset();  // QPs before the CQ and PD
+  for (auto& c : conns_) {  // QPs before the CQ and PD
+    c->qp.reset();
+    c->retired.clear();
+  }
 }
 
 core::Result<RdmaBuffer> RdmaClient::RegisterBuffer(void* addr, size_t length) {
@@ -266,7 +272,8 @@ void RdmaClient::Dispatch(std::shared_ptr<Op> op) {
 void RdmaClient::Connect(int index) {
   Conn& c = *conns_[index];
   c.state = Conn::State::kConnecting;
-  c.qp.reset();
+  // Create the new QP before dropping the old one: a fresh QPN, not the slot just freed.
+  std::unique_ptr<emu::QueuePair> old = std::move(c.qp);
   ++c.generation;
   ++c.attempts;
   emu::QpInitAttr init;
@@ -284,6 +291,7 @@ void RdmaClient::Connect(int index) {
     return;
   }
   c.qp = std::move(qp).value();
+  old.reset();
   emu::QpAttr a;
   a.qp_state = emu::QpState::kInit;
   a.qp_access_flags = emu::kAccessLocalWrite | emu::kAccessRemoteWrite | emu::kAccessRemoteRead;
@@ -310,6 +318,7 @@ void RdmaClient::FailWaiting(int index, const core::Status& status) {
   Conn& c = *conns_[index];
   c.state = Conn::State::kDown;
   c.qp.reset();
+  c.retired.clear();
   auto waiting = std::move(c.waiting);
   c.waiting.clear();
   for (auto& op : waiting) Finish(op, status);
@@ -327,6 +336,7 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
   if (r.status == 409 && ErrorCodeOf(r.body) == kConnectionConflict &&
       c.attempts < options_.max_connect_attempts) {
     ++stats_.connect_conflicts;
+    c.retired.push_back(std::move(c.qp));
     Connect(index);  // another client holds (gid, qpn): try a fresh QP
     return;
   }
@@ -391,6 +401,7 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
     c.max_requests = ParseDecimal(*m).value_or(0);
   }
   c.state = Conn::State::kReady;
+  c.retired.clear();
   ++stats_.connects;
   auto waiting = std::move(c.waiting);
   c.waiting.clear();
@@ -424,7 +435,7 @@ void RdmaClient::Issue(std::shared_ptr<Op> op, int index) {
 void RdmaClient::DropConnection(int index) {
   Conn& c = *conns_[index];
   ++stats_.reconnects;
-  c.qp.reset();
+  c.retired.push_back(std::move(c.qp));
   c.state = Conn::State::kDown;
   ++c.generation;
   c.in_flight = 0;
