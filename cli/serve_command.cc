@@ -16,9 +16,12 @@
 #include "cli/command.h"
 #include "core/real_runtime.h"
 #include "core/units.h"
+#include "emu/udp_fabric.h"
+#include "emu/verbs.h"
 #include "proto/fs_store.h"
 #include "proto/http_server.h"
 #include "proto/memory_store.h"
+#include "proto/rdma_server.h"
 #include "proto/s3_service.h"
 #include "proto/sigv4.h"
 
@@ -37,7 +40,61 @@ struct ServeOptions {
   std::string min_part_size = "5MiB";
   std::string max_object_size = "5GiB";
   std::vector<std::string> virtual_hosts;
+  std::string rdma;  // "", "udp" or "udp:ADDR[:PORT]"
+  std::string rdma_staging = "256MiB";
+  int rdma_max_connections = 1024;
 };
+
+// The RDMA side of the server: a UDP fabric (RoCEv2 datagrams), one software NIC and the
+// RdmaServer, all on the server's RealRuntime thread.
+struct RdmaSide {
+  std::unique_ptr<emu::UdpFabric> fabric;
+  std::unique_ptr<emu::Device> device;
+  std::unique_ptr<proto::RdmaServer> server;
+  ~RdmaSide() {
+    server.reset();  // before the device it uses
+    device.reset();
+  }
+};
+
+// "udp" -> 127.0.0.1, port 4791 when free (tshark dissects RoCE there), else a free port;
+// "udp:A.B.C.D" the same on that address; "udp:A.B.C.D:PORT" exactly that port.
+core::Status OpenRdma(const ServeOptions& o, core::RealRuntime& runtime, uint64_t seed,
+                      RdmaSide& side) {
+  std::string_view spec = o.rdma;
+  if (spec != "udp" && spec.rfind("udp:", 0) != 0) {
+    return core::Status::InvalidArgument("--rdma must be udp or udp:ADDR[:PORT] (got '" + o.rdma + "')");
+  }
+  std::string_view addr_text = spec.size() > 4 ? spec.substr(4) : std::string_view("127.0.0.1");
+  const bool explicit_port = addr_text.find(':') != std::string_view::npos;
+  auto addr = emu::ParseNodeAddress(addr_text);
+  if (!addr.ok()) return core::Status::InvalidArgument("--rdma: " + addr.status().message());
+  auto staging = core::ParseBytes(o.rdma_staging);
+  if (!staging.ok() || staging->count() < 1) {
+    return core::Status::InvalidArgument("bad --rdma-staging '" + o.rdma_staging + "'");
+  }
+  if (o.rdma_max_connections < 1) {
+    return core::Status::InvalidArgument("--rdma-max-connections must be >= 1");
+  }
+  side.fabric = std::make_unique<emu::UdpFabric>(runtime);
+  const emu::DeviceOptions dev_opts{.max_unacked_psns = 512, .packets_per_ack_req = 64};
+  auto dev = emu::Device::Open(*side.fabric, *addr, dev_opts);
+  if (!dev.ok() && !explicit_port) {
+    addr->udp_port = 0;  // 4791 is taken (another server, or a client on this host)
+    dev = emu::Device::Open(*side.fabric, *addr, dev_opts);
+  }
+  if (!dev.ok()) return core::Status::Unavailable("--rdma: " + dev.status().message());
+  side.device = std::move(*dev);
+  proto::RdmaServerOptions ro;
+  ro.staging_bytes = static_cast<uint64_t>(staging->count());
+  ro.max_connections = static_cast<size_t>(o.rdma_max_connections);
+  ro.psn_seed = seed;
+  if (ro.staging_bytes < ro.chunk_bytes) ro.chunk_bytes = std::max<uint64_t>(4096, ro.staging_bytes);
+  auto server = proto::RdmaServer::Create(*side.device, ro);
+  if (!server.ok()) return core::Status::InvalidArgument("--rdma: " + server.status().message());
+  side.server = std::move(*server);
+  return core::Status::Ok();
+}
 
 int RunServe(const ServeOptions& o) {
   if (o.memory == !o.data_dir.empty()) {
@@ -91,12 +148,23 @@ int RunServe(const ServeOptions& o) {
   config.unix_time_at_runtime_zero =
       static_cast<int64_t>(std::time(nullptr)) - runtime.Now().ps() / 1'000'000'000'000;
   proto::S3Service service(config, *store, std::move(*creds), runtime);
+  RdmaSide rdma;
+  if (!o.rdma.empty()) {
+    if (auto st = OpenRdma(o, runtime, seed, rdma); !st.ok()) {
+      return Fail("serve: " + st.message(), st.code() == core::StatusCode::kInvalidArgument ? 2 : 1);
+    }
+    service.SetRdmaServer(rdma.server.get());
+  }
   proto::HttpServerOptions http;
   http.address = o.address;
   http.port = static_cast<uint16_t>(o.port);
   proto::HttpServer server(runtime, service, http);
   if (auto st = server.Start(); !st.ok()) return Fail("serve: " + st.message());
   std::printf("listening on %s:%u\n", o.address.c_str(), static_cast<unsigned>(server.port()));
+  if (rdma.device) {
+    std::printf("rdma listening on udp %s (RoCEv2, RC)\n",
+                rdma.device->address().ToString().c_str());
+  }
   std::fflush(stdout);
 
   boost::asio::signal_set signals(runtime.io(), SIGINT, SIGTERM);
@@ -106,6 +174,7 @@ int RunServe(const ServeOptions& o) {
     runtime.Stop();
   });
   runtime.Run();
+  service.SetRdmaServer(nullptr);
   return 0;
 }
 
@@ -136,6 +205,15 @@ void AddServeCommand(CLI::App& app, CommandRunner& run) {
   cmd->add_option("--virtual-host", opts->virtual_hosts,
                   "Host suffix for virtual-host addressing, BUCKET.SUFFIX (default: localhost, "
                   "s3.localhost; repeatable)");
+  cmd->add_option("--rdma", opts->rdma,
+                  "Also serve the S3-over-RDMA data path (docs/protocol.md) on a software RDMA "
+                  "NIC: udp (127.0.0.1, UDP port 4791 when free, else a free port), udp:ADDR or "
+                  "udp:ADDR:PORT. The second line printed is 'rdma listening on udp ADDR:PORT'");
+  cmd->add_option("--rdma-staging", opts->rdma_staging,
+                  "Registered staging memory for RDMA transfers that cannot go zero copy "
+                  "(default 256MiB; requests wait for it instead of growing memory)");
+  cmd->add_option("--rdma-max-connections", opts->rdma_max_connections,
+                  "Most RDMA queue-pair connections at once (default 1024; beyond: 503 SlowDown)");
   cmd->callback([&run, opts] { run = [opts] { return RunServe(*opts); }; });
 }
 
