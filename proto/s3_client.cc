@@ -61,6 +61,9 @@ awaitable<core::Result<ClientResponse>> S3Client::Impl::Attempt(ClientRequest& r
     }
     stream->socket().set_option(tcp::no_delay(true));
     buffer.clear();
+    // Beast reads max(512, capacity - size) bytes per read: without room, a 64 MiB body
+    // arrived in 131072 recvmsg calls of 512 bytes.
+    if (buffer.capacity() < (256u << 10)) buffer.reserve(256u << 10);
   } else {
     *retryable = true;  // a kept-alive connection may have been closed by the server
   }
