@@ -26,6 +26,7 @@ void AddPlanCommand(CLI::App& app, CommandRunner& run);
 void AddPerfCommand(CLI::App& app, CommandRunner& run);
 void AddS3Commands(CLI::App& app, CommandRunner& run);
 void AddBenchCommand(CLI::App& app, CommandRunner& run);
+void AddDstCommand(CLI::App& app, CommandRunner& run);
 
 }  // namespace s3rdma::cli
 

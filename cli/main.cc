@@ -36,6 +36,7 @@ int Main(int argc, char** argv) {
   AddPerfCommand(app, run);
   AddS3Commands(app, run);
   AddBenchCommand(app, run);
+  AddDstCommand(app, run);
   (void)run;
 
   try {

@@ -1,0 +1,835 @@
+// The DST world: storage nodes, clients, faults, and the checks (see dst.h).
+#include "sim/dst.h"
+
+#include <algorithm>
+#include <cinttypes>
+#include <cstdio>
+#include <deque>
+#include <map>
+#include <memory>
+#include <optional>
+
+#include "core/rng.h"
+#include "core/virtual_runtime.h"
+#include "proto/client_common.h"
+#include "proto/direct_transport.h"
+#include "proto/fs_store.h"
+#include "proto/hash.h"
+#include "proto/memory_store.h"
+#include "proto/s3_error.h"
+#include "proto/s3_service.h"
+#include "sim/dst_model.h"
+#include "sim/sim_fs.h"
+
+namespace s3rdma::sim {
+namespace {
+
+using core::Duration;
+using core::Time;
+using Reply = core::Result<proto::ClientResponse>;
+
+constexpr int64_t kUnixBase = 1'700'000'000;  // the servers' wall clock at virtual time 0
+constexpr int64_t kSkewWindowSeconds = 15 * 60;
+constexpr char kBucket[] = "dst";
+constexpr char kDataDir[] = "/data";
+constexpr uint64_t kMinPartBytes = 1024;
+constexpr size_t kMaxFailuresPerSeed = 8;
+const Duration kQuietPhase = Duration::Seconds(10);
+const Duration kVerifyPhase = Duration::Seconds(10);
+const Time kHardLimit = Time::Zero() + Duration::Seconds(3600);
+
+// How a request ended, as the client saw it.
+enum class Delivery {
+  kAnswered,  // the server replied (Reply holds the reply or the error it carried)
+  kRefused,   // the node was down: never reached a server
+  kCut,       // the node crashed with the request in flight: it may have been processed
+};
+
+// The file system as one server process sees it: after Kill() (the process died) every
+// call fails, so work left over from a dead incarnation never touches the disk again.
+class ProcessEnv final : public proto::FsEnv {
+ public:
+  explicit ProcessEnv(SimFs& fs) : fs_(fs) {}
+  void Kill() { dead_ = true; }
+
+  core::Result<std::unique_ptr<proto::FsFile>> CreateFile(const std::string& p) override {
+    if (dead_) return Dead();
+    return fs_.CreateFile(p);
+  }
+  core::Result<std::unique_ptr<proto::FsFile>> OpenFile(const std::string& p) override {
+    if (dead_) return Dead();
+    return fs_.OpenFile(p);
+  }
+  core::Status CreateDir(const std::string& p) override { return dead_ ? Dead() : fs_.CreateDir(p); }
+  core::Status CreateDirs(const std::string& p) override {
+    return dead_ ? Dead() : fs_.CreateDirs(p);
+  }
+  core::Result<std::vector<proto::FsDirEntry>> ListDir(const std::string& p) override {
+    if (dead_) return Dead();
+    return fs_.ListDir(p);
+  }
+  core::Status Rename(const std::string& a, const std::string& b) override {
+    return dead_ ? Dead() : fs_.Rename(a, b);
+  }
+  core::Status Unlink(const std::string& p) override { return dead_ ? Dead() : fs_.Unlink(p); }
+  core::Status RemoveAll(const std::string& p) override {
+    return dead_ ? Dead() : fs_.RemoveAll(p);
+  }
+  core::Status SyncDir(const std::string& p) override { return dead_ ? Dead() : fs_.SyncDir(p); }
+  bool Exists(const std::string& p) override { return !dead_ && fs_.Exists(p); }
+
+ private:
+  static core::Status Dead() { return core::Status::IOError("process is dead"); }
+  SimFs& fs_;
+  bool dead_ = false;
+};
+
+struct Client {
+  int index = 0;
+  int64_t skew_seconds = 0;
+  bool skewed = false;  // beyond the SigV4 window: every signed request must be refused
+  int concurrency = 1;
+  Duration latency;
+  Duration think;  // mean pause between operations
+  core::Rng rng{0};
+};
+
+struct Node {
+  int index = 0;
+  bool durable = false;  // FsStore on SimFs (crashes), else MemoryStore (never crashes)
+  std::unique_ptr<SimFs> fs;
+  std::unique_ptr<ProcessEnv> env;
+  std::unique_ptr<proto::ObjectStore> store;
+  std::unique_ptr<proto::S3Service> service;
+  std::vector<std::unique_ptr<proto::DirectTransport>> transports;  // by client index
+  bool up = false;
+  uint64_t incarnation = 0;
+  SimFsFaults faults;
+  size_t chunk_bytes = 64 << 10;
+};
+
+std::string Secs(Time t) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.6f", t.ToSeconds());
+  return buf;
+}
+
+std::string StripQuotes(std::string s) {
+  if (s.size() >= 2 && s.front() == '"' && s.back() == '"') s = s.substr(1, s.size() - 2);
+  return s;
+}
+
+class World {
+ public:
+  World(uint64_t seed, const DstOptions& options);
+  ~World();
+  DstResult Run();
+
+ private:
+  using Done = std::function<void(Reply, Delivery)>;
+
+  void Build();
+  std::unique_ptr<proto::DirectTransport> MakeTransport(Node& n, const Client& c);
+  core::Status StartNode(Node& n);
+  void CrashNode(Node& n);
+  void Restart(Node& n);
+  void ScheduleCrash();
+  void StartQuiet();
+
+  void Send(Client& c, Node& n, proto::ClientRequest req, Done done);
+  void Complete(uint64_t rid, Reply reply, Delivery how);
+
+  void ScheduleNext(Client& c);
+  void StartOp(Client& c);
+  void FinishOp(Client& c, uint64_t op);
+  void DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish);
+  void DoGet(Client& c, Node& n, const std::string& key, bool ranged,
+             std::function<void()> finish);
+  void DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish);
+  void DoList(Client& c, Node& n, std::function<void()> finish);
+  void DoMultipart(Client& c, Node& n, const std::string& key, std::function<void()> finish);
+  void Verify(size_t node, size_t key);
+
+  // Skew checks shared by every reply; false if the reply carries no information to check.
+  bool CheckAuth(const Client& c, const Reply& r, Delivery how, const std::string& what);
+  void EndWrite(const Client& c, DstModel::WriteId id, const Reply& r, Delivery how,
+                bool absent_ok);
+  void CheckRead(const std::string& what, const std::string& problem);
+  void Fail(const std::string& invariant, const std::string& detail);
+  void Trace(const std::string& line);
+  std::string ModelKey(const Node& n, const std::string& key) const {
+    return std::to_string(n.index) + "/" + key;
+  }
+  uint64_t PickSize(core::Rng& rng);
+
+  uint64_t seed_;
+  DstOptions options_;
+  core::Rng rng_;
+  proto::FsStoreBug plant_ = proto::FsStoreBug::kNone;
+  proto::CredentialStore credentials_;
+  proto::Credential credential_{"DSTACCESSKEY0000", "dst-secret-key-0000"};
+  DstModel model_;
+  DstResult result_;
+  std::vector<std::string> keys_;
+
+  // Dead incarnations' objects: kept until the end, after the runtime, so tasks the dead
+  // process left queued never see freed memory. Declared before the nodes and runtime
+  // (destroyed after them); services before stores (a service refers to its store).
+  std::vector<std::unique_ptr<ProcessEnv>> dead_envs_;
+  std::vector<std::unique_ptr<proto::ObjectStore>> dead_stores_;
+  std::vector<std::unique_ptr<proto::S3Service>> dead_services_;
+  std::deque<Node> nodes_;
+  std::deque<Client> clients_;  // the last one is the checker (no skew), used at the end
+  std::unique_ptr<core::VirtualRuntime> rt_;
+
+  struct InFlight {
+    int node = 0;
+    Done done;
+  };
+  std::map<uint64_t, InFlight> inflight_;
+  uint64_t next_rid_ = 1;
+  std::map<uint64_t, std::string> open_ops_;  // op id -> description (liveness report)
+  uint64_t next_op_ = 1;
+  uint64_t issued_ = 0;
+  uint64_t next_gen_ = 1;
+  bool quiet_ = false;
+  Time quiet_start_;
+  core::TimerHandle crash_timer_;
+  std::vector<std::shared_ptr<std::function<void(int)>>> chains_;  // multipart step chains
+  bool verify_done_ = false;
+};
+
+World::World(uint64_t seed, const DstOptions& options)
+    : seed_(seed), options_(options), rng_(core::Rng(seed).Fork("dst-world")),
+      rt_(std::make_unique<core::VirtualRuntime>()) {
+  result_.seed = seed;
+  credentials_.Add(credential_);
+  if (options_.plant == "ack-before-fsync") plant_ = proto::FsStoreBug::kAckBeforeFsync;
+  if (options_.plant == "torn-commit") plant_ = proto::FsStoreBug::kTornCommit;
+}
+
+World::~World() {
+  // Queued tasks (and the exchanges and writers they hold) go first, while the services,
+  // stores and file systems they refer to still exist.
+  rt_.reset();
+  for (Node& n : nodes_) n.transports.clear();
+}
+
+void World::Fail(const std::string& invariant, const std::string& detail) {
+  if (result_.failures.size() < kMaxFailuresPerSeed) {
+    result_.failures.push_back(invariant + " (t=" + Secs(rt_->Now()) + "s): " + detail);
+  }
+  Trace("FAIL " + invariant + ": " + detail);
+}
+
+void World::Trace(const std::string& line) {
+  if (options_.trace) options_.trace("t=" + Secs(rt_->Now()) + " " + line);
+}
+
+uint64_t World::PickSize(core::Rng& rng) {
+  const uint64_t r = rng.Below(100);
+  if (r < 8) return 0;
+  if (r < 45) return 1 + rng.Below(256);
+  if (r < 85) return 1 + rng.Below(8192);
+  return 8192 + rng.Below(40000);
+}
+
+void World::Build() {
+  const int node_count = 1 + static_cast<int>(rng_.Below(3));
+  const int client_count = 2 + static_cast<int>(rng_.Below(4));
+  const int key_count = 2 + static_cast<int>(rng_.Below(6));
+  for (int i = 0; i < key_count; ++i) {
+    keys_.push_back(std::string(i % 2 == 0 ? "a/" : "b/") + "k" + std::to_string(i));
+  }
+  std::string world = "nodes=[";
+  for (int i = 0; i < node_count; ++i) {
+    Node& n = nodes_.emplace_back();
+    n.index = i;
+    n.durable = rng_.Below(100) < 85;
+    n.chunk_bytes = size_t{1} << (10 + rng_.Below(7));
+    if (n.durable) {
+      n.fs = std::make_unique<SimFs>(core::Mix64(seed_ * 131 + static_cast<uint64_t>(i)));
+      if (rng_.Below(100) < 30) {
+        n.faults.append_error_probability = 0.002;
+        n.faults.sync_error_probability = 0.01 + 0.03 * rng_.NextDouble();
+      }
+    }
+    world += std::string(i ? "," : "") + (n.durable ? "fs" : "mem") +
+             (n.faults.sync_error_probability > 0 ? "+eio" : "");
+  }
+  world += "] clients=[";
+  for (int i = 0; i <= client_count; ++i) {
+    Client& c = clients_.emplace_back();
+    c.index = i;
+    c.rng = rng_.Fork(static_cast<uint64_t>(1000 + i));
+    c.concurrency = 1 + static_cast<int>(c.rng.Below(3));
+    c.latency = Duration::Microseconds(static_cast<int64_t>(10 + c.rng.Below(2000)));
+    c.think = Duration::Microseconds(static_cast<int64_t>(100 + c.rng.Below(3000)));
+    if (i == client_count) break;  // the checker: correct clock
+    const uint64_t r = c.rng.Below(100);
+    const int64_t sign = c.rng.Bernoulli(0.5) ? 1 : -1;
+    if (r < 12) {
+      c.skewed = true;
+      c.skew_seconds = sign * (kSkewWindowSeconds + 60 + static_cast<int64_t>(c.rng.Below(7200)));
+    } else if (r < 40) {
+      c.skew_seconds = sign * static_cast<int64_t>(c.rng.Below(kSkewWindowSeconds - 60));
+    }
+    world += std::string(i ? "," : "") + "skew" + (c.skew_seconds >= 0 ? "+" : "") +
+             std::to_string(c.skew_seconds) + "s" + (c.skewed ? "!" : "") + "x" +
+             std::to_string(c.concurrency);
+  }
+  world += "] keys=" + std::to_string(key_count);
+  result_.world = world;
+  for (Node& n : nodes_) {
+    core::Status st = StartNode(n);
+    S3_CHECK_MSG(st.ok(), "dst: first start of node failed: " + st.ToString());
+    S3_CHECK(n.store->CreateBucket(kBucket, kUnixBase).ok());
+    if (n.fs) n.fs->set_faults(n.faults);
+  }
+}
+
+std::unique_ptr<proto::DirectTransport> World::MakeTransport(Node& n, const Client& c) {
+  proto::ClientOptions o;
+  o.credential = credential_;
+  o.unix_time_at_runtime_zero = kUnixBase + c.skew_seconds;
+  proto::DirectTransportOptions d;
+  d.latency = c.latency;
+  d.body_chunk_bytes = n.chunk_bytes;
+  return std::make_unique<proto::DirectTransport>(*n.service, *rt_, o, d);
+}
+
+core::Status World::StartNode(Node& n) {
+  if (n.durable) {
+    n.env = std::make_unique<ProcessEnv>(*n.fs);
+    // I/O errors from the first restart on (the initial start and bucket are set up clean).
+    if (!quiet_ && n.incarnation > 0) n.fs->set_faults(n.faults);
+    auto store = proto::FsStore::Open(kDataDir, core::Mix64(seed_ ^ (n.incarnation << 8) ^
+                                                            static_cast<uint64_t>(n.index)),
+                                      *n.env);
+    if (!store.ok()) {
+      n.env->Kill();
+      dead_envs_.push_back(std::move(n.env));
+      return store.status();
+    }
+    (*store)->PlantBugForTesting(plant_);
+    n.store = std::move(*store);
+  } else {
+    n.store = std::make_unique<proto::MemoryStore>(seed_ + static_cast<uint64_t>(n.index));
+  }
+  proto::ServiceConfig config;
+  config.min_part_bytes = kMinPartBytes;
+  config.unix_time_at_runtime_zero = kUnixBase;
+  n.service = std::make_unique<proto::S3Service>(config, *n.store, credentials_, *rt_);
+  n.transports.clear();
+  for (const Client& c : clients_) n.transports.push_back(MakeTransport(n, c));
+  n.up = true;
+  ++n.incarnation;
+  return core::Status::Ok();
+}
+
+void World::CrashNode(Node& n) {
+  ++result_.crashes;
+  n.up = false;
+  // The process dies: its connections reset, queued work never runs again.
+  n.transports.clear();
+  std::vector<uint64_t> cut;
+  for (const auto& [rid, f] : inflight_) {
+    if (f.node == n.index) cut.push_back(rid);
+  }
+  for (uint64_t rid : cut) {
+    rt_->Post([this, rid] {
+      Complete(rid, core::Status::Unavailable("connection reset: node crashed"), Delivery::kCut);
+    });
+  }
+  n.env->Kill();
+  dead_services_.push_back(std::move(n.service));
+  dead_stores_.push_back(std::move(n.store));
+  dead_envs_.push_back(std::move(n.env));
+  const SimFsCrashStats st = n.fs->Crash();
+  Trace("CRASH node" + std::to_string(n.index) + ": files lost/kept/torn " +
+        std::to_string(st.files_lost) + "/" + std::to_string(st.files_kept) + "/" +
+        std::to_string(st.files_torn) + ", namespace ops lost/kept " +
+        std::to_string(st.ops_lost) + "/" + std::to_string(st.ops_kept) + ", " +
+        std::to_string(cut.size()) + " requests cut");
+  const Duration down = Duration::Microseconds(static_cast<int64_t>(500 + rng_.Below(20000)));
+  rt_->After(down, [this, &n] { Restart(n); });
+}
+
+void World::Restart(Node& n) {
+  core::Status st = StartNode(n);
+  if (st.ok()) {
+    const auto* fs_store = static_cast<proto::FsStore*>(n.store.get());
+    Trace("RESTART node" + std::to_string(n.index) + ": recovery removed " +
+          std::to_string(fs_store->leftovers_removed()) + " leftovers, ignored " +
+          std::to_string(fs_store->unreadable_files()) + " unreadable files");
+    return;
+  }
+  Trace("RESTART node" + std::to_string(n.index) + " failed: " + st.ToString());
+  if (quiet_ && n.fs->faults().sync_error_probability <= 0 &&
+      n.fs->faults().append_error_probability <= 0) {
+    Fail("recovery", "node" + std::to_string(n.index) + " cannot reopen its store: " +
+                         st.ToString());
+    return;
+  }
+  rt_->After(Duration::Milliseconds(5), [this, &n] { Restart(n); });
+}
+
+void World::ScheduleCrash() {
+  std::vector<Node*> durable;
+  for (Node& n : nodes_) {
+    if (n.durable) durable.push_back(&n);
+  }
+  if (durable.empty()) return;
+  const auto delay = Duration::Microseconds(static_cast<int64_t>(rng_.Exponential(30000.0)));
+  crash_timer_ = rt_->After(delay, [this, durable] {
+    if (quiet_) return;
+    Node& n = *durable[rng_.Below(durable.size())];
+    if (n.up) CrashNode(n);
+    ScheduleCrash();
+  });
+}
+
+void World::StartQuiet() {
+  quiet_ = true;
+  quiet_start_ = rt_->Now();
+  crash_timer_.Cancel();
+  for (Node& n : nodes_) {
+    if (n.fs) n.fs->set_faults({});
+  }
+  Trace("QUIET: faults stop");
+}
+
+void World::Send(Client& c, Node& n, proto::ClientRequest req, Done done) {
+  ++result_.requests;
+  if (!n.up) {
+    rt_->Post([done = std::move(done)] {
+      done(core::Status::Unavailable("connection refused: node down"), Delivery::kRefused);
+    });
+    return;
+  }
+  const uint64_t rid = next_rid_++;
+  inflight_[rid] = InFlight{n.index, std::move(done)};
+  n.transports.at(static_cast<size_t>(c.index))
+      ->Send(std::move(req), [this, rid](Reply r) { Complete(rid, std::move(r), Delivery::kAnswered); });
+}
+
+void World::Complete(uint64_t rid, Reply reply, Delivery how) {
+  auto it = inflight_.find(rid);
+  if (it == inflight_.end()) return;
+  Done done = std::move(it->second.done);
+  inflight_.erase(it);
+  done(std::move(reply), how);
+}
+
+bool World::CheckAuth(const Client& c, const Reply& r, Delivery how, const std::string& what) {
+  if (how != Delivery::kAnswered) return false;
+  const bool skew_error = !r.ok() && proto::IsS3Error(r.status(), proto::S3Err::kRequestTimeTooSkewed);
+  if (c.skewed) {
+    if (skew_error) {
+      ++result_.skew_rejections;
+    } else {
+      Fail("clock-skew", what + " from a client " + std::to_string(c.skew_seconds) +
+                             " s off was not refused as RequestTimeTooSkewed: " +
+                             (r.ok() ? "succeeded" : r.status().ToString()));
+    }
+    return false;
+  }
+  if (skew_error) {
+    Fail("clock-skew", what + " from a client " + std::to_string(c.skew_seconds) +
+                           " s off (inside the 15-minute window) was refused as skewed");
+    return false;
+  }
+  return true;
+}
+
+void World::EndWrite(const Client& c, DstModel::WriteId id, const Reply& r, Delivery how,
+                     bool absent_ok) {
+  WriteOutcome outcome = WriteOutcome::kUnknown;
+  if (how == Delivery::kRefused) {
+    outcome = WriteOutcome::kFailed;
+  } else if (how == Delivery::kAnswered) {
+    if (r.ok() || (absent_ok && proto::IsS3Error(r.status(), proto::S3Err::kNoSuchKey))) {
+      outcome = WriteOutcome::kAcked;
+    } else {
+      // A 4xx S3 error is a refusal before any change; a 5xx may have half-happened.
+      const proto::S3ErrorInfo info = proto::ToS3Error(r.status());
+      if (info.http_status >= 400 && info.http_status < 500) outcome = WriteOutcome::kFailed;
+    }
+  }
+  if (c.skewed && r.ok()) outcome = WriteOutcome::kAcked;  // already reported; keep the model true
+  if (outcome == WriteOutcome::kAcked) ++result_.acked_writes;
+  if (outcome == WriteOutcome::kUnknown) ++result_.unknown_writes;
+  model_.EndWrite(id, outcome, rt_->Now());
+}
+
+void World::CheckRead(const std::string& what, const std::string& problem) {
+  ++result_.checked_reads;
+  if (!problem.empty()) Fail("read", what + ": " + problem);
+}
+
+void World::ScheduleNext(Client& c) {
+  if (issued_ >= options_.ops) return;
+  ++issued_;
+  if (issued_ == options_.ops) StartQuiet();
+  const auto pause = Duration::Picoseconds(static_cast<int64_t>(
+      c.rng.Exponential(static_cast<double>(c.think.ps()))));
+  rt_->After(pause, [this, &c] { StartOp(c); });
+}
+
+void World::StartOp(Client& c) {
+  Node& n = nodes_[c.rng.Below(nodes_.size())];
+  const std::string& key = keys_[c.rng.Below(keys_.size())];
+  const uint64_t op = next_op_++;
+  const uint64_t r = c.rng.Below(100);
+  const char* kind = r < 30 ? "PUT" : r < 52 ? "GET" : r < 62 ? "RANGE" : r < 72 ? "DELETE"
+                   : r < 82 ? "LIST" : "MULTIPART";
+  open_ops_[op] = std::string(kind) + " client" + std::to_string(c.index) + " node" +
+                  std::to_string(n.index) + "/" + key + " since " + Secs(rt_->Now());
+  auto finish = [this, &c, op] { FinishOp(c, op); };
+  if (r < 30) DoPut(c, n, key, finish);
+  else if (r < 52) DoGet(c, n, key, false, finish);
+  else if (r < 62) DoGet(c, n, key, true, finish);
+  else if (r < 72) DoDelete(c, n, key, finish);
+  else if (r < 82) DoList(c, n, finish);
+  else DoMultipart(c, n, key, finish);
+}
+
+void World::FinishOp(Client& c, uint64_t op) {
+  open_ops_.erase(op);
+  ++result_.ops;
+  ScheduleNext(c);
+}
+
+void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish) {
+  const Segment seg{next_gen_++, PickSize(c.rng)};
+  proto::ClientRequest req;
+  req.method = "PUT";
+  req.bucket = kBucket;
+  req.key = key;
+  req.body = GenerateBytes(seg.gen, seg.size);
+  const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), false, {seg}, rt_->Now());
+  const std::string what = "PUT node" + std::to_string(n.index) + "/" + key + " (" +
+                           std::to_string(seg.size) + " B)";
+  Send(c, n, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
+    CheckAuth(c, r, how, what);
+    EndWrite(c, id, r, how, false);
+    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
+          (r.ok() ? "ok" : r.status().ToString()));
+    finish();
+  });
+}
+
+void World::DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish) {
+  proto::ClientRequest req;
+  req.method = "DELETE";
+  req.bucket = kBucket;
+  req.key = key;
+  const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), true, {}, rt_->Now());
+  const std::string what = "DELETE node" + std::to_string(n.index) + "/" + key;
+  Send(c, n, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
+    CheckAuth(c, r, how, what);
+    EndWrite(c, id, r, how, true);
+    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
+          (r.ok() ? "ok" : r.status().ToString()));
+    finish();
+  });
+}
+
+void World::DoGet(Client& c, Node& n, const std::string& key, bool ranged,
+                  std::function<void()> finish) {
+  proto::ClientRequest req;
+  req.method = "GET";
+  req.bucket = kBucket;
+  req.key = key;
+  uint64_t offset = 0;
+  if (ranged) {
+    offset = c.rng.Below(20000);
+    const uint64_t len = 1 + c.rng.Below(9000);
+    req.headers.emplace_back("range", "bytes=" + std::to_string(offset) + "-" +
+                                          std::to_string(offset + len - 1));
+  }
+  const Time invoke = rt_->Now();
+  const std::string mkey = ModelKey(n, key);
+  const std::string what = std::string(ranged ? "RANGE GET" : "GET") + " node" +
+                           std::to_string(n.index) + "/" + key;
+  Send(c, n, std::move(req), [this, &c, invoke, mkey, what, offset, ranged, finish](
+                                 Reply r, Delivery how) {
+    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
+          (r.ok() ? std::to_string(r->body.size()) + " B" : r.status().ToString()));
+    if (CheckAuth(c, r, how, what)) {
+      const Time end = rt_->Now();
+      if (r.ok() && r->status == 206) {
+        const std::string* cr = r->Header("content-range");
+        const size_t slash = cr ? cr->rfind('/') : std::string::npos;
+        if (slash == std::string::npos) {
+          Fail("read", what + ": 206 without a Content-Range total");
+        } else {
+          const uint64_t total = std::strtoull(cr->c_str() + slash + 1, nullptr, 10);
+          CheckRead(what, model_.CheckRange(mkey, invoke, end, offset, r->body, total));
+        }
+      } else if (r.ok()) {
+        CheckRead(what, model_.CheckGet(mkey, invoke, end, r->body));
+        const std::string* etag = r->Header("etag");
+        if (etag == nullptr) {
+          Fail("read", what + ": no ETag");
+        } else if (StripQuotes(*etag).find('-') == std::string::npos &&
+                   StripQuotes(*etag) != proto::HexEncode(proto::Md5(r->body))) {
+          Fail("read", what + ": served " + std::to_string(r->body.size()) +
+                           " bytes whose MD5 is not their ETag " + *etag);
+        }
+      } else if (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchKey)) {
+        CheckRead(what, model_.CheckGet(mkey, invoke, end, std::nullopt));
+      } else if (ranged && proto::IsS3Error(r.status(), proto::S3Err::kInvalidRange)) {
+        CheckRead(what, model_.CheckUnsatisfiableRange(mkey, invoke, end, offset));
+      }
+    }
+    finish();
+  });
+}
+
+void World::DoList(Client& c, Node& n, std::function<void()> finish) {
+  proto::ClientRequest req;
+  req.method = "GET";
+  req.bucket = kBucket;
+  const uint64_t p = c.rng.Below(3);
+  const std::string prefix = p == 0 ? "" : p == 1 ? "a/" : "b/";
+  req.query = {{"list-type", "2"}, {"prefix", prefix}};
+  const Time invoke = rt_->Now();
+  const std::string what = "LIST node" + std::to_string(n.index) + " prefix '" + prefix + "'";
+  Node* node = &n;
+  Send(c, n, std::move(req), [this, &c, node, invoke, prefix, what, finish](Reply r,
+                                                                          Delivery how) {
+    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
+          (r.ok() ? "ok" : r.status().ToString()));
+    if (CheckAuth(c, r, how, what) && r.ok()) {
+      std::map<std::string, uint64_t> listed;
+      const std::string& xml = r->body;
+      size_t pos = 0;
+      while ((pos = xml.find("<Contents>", pos)) != std::string::npos) {
+        const size_t end = xml.find("</Contents>", pos);
+        if (end == std::string::npos) break;
+        const std::string entry = xml.substr(pos, end - pos);
+        listed[proto::XmlTag(entry, "Key")] =
+            std::strtoull(proto::XmlTag(entry, "Size").c_str(), nullptr, 10);
+        pos = end;
+      }
+      for (const auto& [k, size] : listed) {
+        if (std::find(keys_.begin(), keys_.end(), k) == keys_.end()) {
+          Fail("list", what + ": lists '" + k + "', a key never written");
+        }
+      }
+      for (const std::string& k : keys_) {
+        if (k.compare(0, prefix.size(), prefix) != 0) continue;
+        auto it = listed.find(k);
+        CheckRead(what + " key " + k,
+                  model_.CheckListed(ModelKey(*node, k), invoke, rt_->Now(),
+                                     it == listed.end() ? std::nullopt
+                                                        : std::optional<uint64_t>(it->second)));
+      }
+    }
+    finish();
+  });
+}
+
+void World::DoMultipart(Client& c, Node& n, const std::string& key,
+                        std::function<void()> finish) {
+  struct Upload {
+    std::string id;
+    int parts = 0;
+    std::vector<Segment> segments;
+    std::string xml = "<CompleteMultipartUpload>";
+    bool abort = false;
+  };
+  auto up = std::make_shared<Upload>();
+  up->parts = 1 + static_cast<int>(c.rng.Below(3));
+  up->abort = c.rng.Below(100) < 10;
+  for (int i = 0; i < up->parts; ++i) {
+    const bool last = i + 1 == up->parts;
+    up->segments.push_back(
+        {next_gen_++, last ? c.rng.Below(3000) : kMinPartBytes + c.rng.Below(3000)});
+  }
+  const std::string what = "MULTIPART node" + std::to_string(n.index) + "/" + key;
+  Node* node = &n;
+  // Each step continues from the reply of the previous one. The chain is owned by the
+  // world (chains_), the callbacks hold it weakly: no reference cycle, whatever happens.
+  auto owned = std::make_shared<std::function<void(int)>>();
+  chains_.push_back(owned);
+  std::weak_ptr<std::function<void(int)>> step = owned;
+  auto abort = [this, &c, node, key, up, finish] {
+    proto::ClientRequest req;
+    req.method = "DELETE";
+    req.bucket = kBucket;
+    req.key = key;
+    req.query = {{"uploadId", up->id}};
+    Send(c, *node, std::move(req), [finish](Reply, Delivery) { finish(); });
+  };
+  *owned = [this, &c, node, key, up, what, finish, step, abort](int part) {
+    proto::ClientRequest req;
+    req.bucket = kBucket;
+    req.key = key;
+    if (part <= up->parts) {
+      const Segment& seg = up->segments[static_cast<size_t>(part - 1)];
+      req.method = "PUT";
+      req.query = {{"partNumber", std::to_string(part)}, {"uploadId", up->id}};
+      req.body = GenerateBytes(seg.gen, seg.size);
+      Send(c, *node, std::move(req), [this, &c, up, what, part, step, abort](Reply r,
+                                                                            Delivery how) {
+        const bool usable = CheckAuth(c, r, how, what + " part " + std::to_string(part));
+        const std::string* etag = r.ok() ? r->Header("etag") : nullptr;
+        if (!usable || !r.ok() || etag == nullptr) {
+          Trace("client" + std::to_string(c.index) + " " + what + " part " +
+                std::to_string(part) + " -> " + (r.ok() ? "no etag" : r.status().ToString()));
+          abort();
+          return;
+        }
+        up->xml += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + *etag +
+                   "</ETag></Part>";
+        if (auto next = step.lock()) (*next)(part + 1);
+      });
+      return;
+    }
+    if (up->abort) {
+      Trace("client" + std::to_string(c.index) + " " + what + " -> abort on purpose");
+      abort();
+      return;
+    }
+    req.method = "POST";
+    req.query = {{"uploadId", up->id}};
+    req.body = up->xml + "</CompleteMultipartUpload>";
+    const DstModel::WriteId id =
+        model_.BeginWrite(ModelKey(*node, key), false, up->segments, rt_->Now());
+    Send(c, *node, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
+      CheckAuth(c, r, how, what + " complete");
+      EndWrite(c, id, r, how, false);
+      Trace("client" + std::to_string(c.index) + " " + what + " complete -> " +
+            (r.ok() ? "ok" : r.status().ToString()));
+      if (how == Delivery::kAnswered && !c.skewed &&
+          (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchUpload) ||
+           proto::IsS3Error(r.status(), proto::S3Err::kInvalidPart))) {
+        Fail("durability", what + ": every part was acknowledged, yet completing says " +
+                               r.status().ToString());
+      }
+      finish();
+    });
+  };
+  proto::ClientRequest req;
+  req.method = "POST";
+  req.bucket = kBucket;
+  req.key = key;
+  req.query = {{"uploads", ""}};
+  Send(c, n, std::move(req), [this, &c, up, what, step, finish](Reply r, Delivery how) {
+    const bool usable = CheckAuth(c, r, how, what + " create");
+    if (usable && r.ok()) up->id = proto::XmlTag(r->body, "UploadId");
+    if (up->id.empty()) {
+      Trace("client" + std::to_string(c.index) + " " + what + " create -> " +
+            (r.ok() ? "no UploadId" : r.status().ToString()));
+      finish();
+      return;
+    }
+    if (auto first = step.lock()) (*first)(1);
+  });
+}
+
+void World::Verify(size_t node, size_t key) {
+  if (node >= nodes_.size()) {
+    verify_done_ = true;
+    return;
+  }
+  Client& checker = clients_.back();
+  Node& n = nodes_[node];
+  if (key >= keys_.size()) {
+    DoList(checker, n, [this, node] { Verify(node + 1, 0); });
+    return;
+  }
+  DoGet(checker, n, keys_[key], false, [this, node, key] { Verify(node, key + 1); });
+}
+
+DstResult World::Run() {
+  Build();
+  ScheduleCrash();
+  for (size_t i = 0; i + 1 < clients_.size(); ++i) {
+    for (int k = 0; k < clients_[i].concurrency; ++k) ScheduleNext(clients_[i]);
+  }
+  while (!quiet_ && rt_->pending() > 0 && rt_->Now() < kHardLimit) rt_->RunEvents(4096);
+  if (!quiet_) {
+    Fail("liveness", "the clients stopped before issuing all operations");
+  } else {
+    rt_->RunUntil(quiet_start_ + kQuietPhase);
+    if (!open_ops_.empty()) {
+      Fail("liveness", std::to_string(open_ops_.size()) + " operations still outstanding " +
+                           "10 s into the quiet phase, e.g. " + open_ops_.begin()->second);
+    }
+    for (Node& n : nodes_) {
+      if (!n.up) Fail("liveness", "node" + std::to_string(n.index) + " is still down");
+    }
+    if (result_.failures.empty()) {
+      Trace("VERIFY: final reads of every key");
+      const Time verify_start = rt_->Now();
+      Verify(0, 0);
+      rt_->RunUntil(verify_start + kVerifyPhase);
+      if (!verify_done_) Fail("liveness", "the final reads did not finish within 10 s");
+    }
+  }
+  for (Node& n : nodes_) {
+    if (n.fs) result_.injected_io_errors += n.fs->stats().injected_errors;
+  }
+  result_.events = rt_->stats().executed;
+  result_.trace_hash = rt_->TraceHash();
+  result_.virtual_seconds = rt_->Now().ToSeconds();
+  return result_;
+}
+
+}  // namespace
+
+std::vector<PlantableBug> PlantableBugs() {
+  return {
+      {"ack-before-fsync",
+       "proto/fs_store.cc FsStore::Publish: acknowledge without fsync of the file or directory",
+       proto::kPlantedBugsBuilt},
+      {"torn-commit",
+       "proto/fs_store.cc FsStore::Publish: rename into place (and sync the directory) before "
+       "the file's bytes are durable",
+       proto::kPlantedBugsBuilt},
+      {"skip-token-range-check",
+       "RDMA server: accept an x-amz-rdma-token whose range exceeds the registered buffer "
+       "(hook to be added with the RDMA data path in dst)",
+       false},
+      {"reuse-psn",
+       "emu RC requester: reuse a packet sequence number after a retransmit (hook to be added "
+       "with the packet-level fabric in dst)",
+       false},
+  };
+}
+
+core::Status ValidatePlant(const std::string& name) {
+  if (name.empty()) return core::Status::Ok();
+  std::string names;
+  for (const PlantableBug& b : PlantableBugs()) {
+    if (b.name == name) {
+      if (b.available) return core::Status::Ok();
+      return core::Status::InvalidArgument(
+          "planted bug '" + name + "' is not available in this build" +
+          (proto::kPlantedBugsBuilt ? " (its hook is not wired into dst yet)"
+                                    : " (configure with -DS3RDMA_PLANT_BUGS=ON)"));
+    }
+    names += (names.empty() ? "" : ", ") + b.name;
+  }
+  return core::Status::InvalidArgument("unknown planted bug '" + name + "' (known: " + names +
+                                       ")");
+}
+
+DstResult RunDstSeed(uint64_t seed, const DstOptions& options) {
+  S3_CHECK_MSG(ValidatePlant(options.plant).ok(), "RunDstSeed: invalid plant");
+  S3_CHECK(options.ops >= 1);
+  World world(seed, options);
+  return world.Run();
+}
+
+std::string ReplayCommand(uint64_t seed, const DstOptions& options) {
+  std::string cmd = "s3rdma dst --seed " + std::to_string(seed) + " --ops " +
+                    std::to_string(options.ops);
+  if (!options.plant.empty()) cmd += " --plant " + options.plant;
+  return cmd;
+}
+
+}  // namespace s3rdma::sim

@@ -1,0 +1,75 @@
+// Deterministic simulation testing (DST) of the real S3 server: `s3rdma dst`.
+//
+// One seed = one world on a VirtualRuntime: 1-3 storage nodes, each the real S3Service on
+// a real FsStore over SimFs (or on a MemoryStore), and 2-5 clients sending signed requests
+// through DirectTransport (the same signing code as the network client) with random
+// latency and clock skew. The clients run random PUT / GET / ranged GET / multipart /
+// DELETE / LIST on a small key space, several at once, so writers of one key race.
+// Meanwhile storage nodes crash (SimFs drops, keeps or tears what was not durable, the
+// process's in-flight requests are cut) and restart (FsStore::Open runs recovery), and
+// SimFs injects I/O errors. Then a quiet phase without faults, and final reads.
+// Checkers (DstModel, dst_model.h): every read, listing and final read is legal for the
+// history of its key; skewed requests (beyond SigV4's 15 minutes) fail with
+// RequestTimeTooSkewed and in-window ones never do; a GET's bytes match its ETag; an
+// acknowledged multipart upload and its acknowledged parts survive crashes; after the
+// quiet phase no request is outstanding (liveness).
+// The run is a pure function of (seed, options): the VirtualRuntime trace hash repeats.
+//
+// Planted bugs (docs/dst.md): `plant` names a known bug switched on for the run, to show
+// the checkers catch it; available only when built with S3RDMA_PLANT_BUGS.
+#ifndef S3RDMA_SIM_DST_H_
+#define S3RDMA_SIM_DST_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace s3rdma::sim {
+
+struct DstOptions {
+  uint64_t ops = 200;  // client operations issued in the fault phase (>= 1)
+  std::string plant;   // "" or one of PlantableBugs()
+  // Receives one line per client operation and per fault when set (--verbose).
+  std::function<void(const std::string&)> trace;
+};
+
+struct DstResult {
+  uint64_t seed = 0;
+  std::string world;                  // one line: nodes, stores, clients, skews
+  std::vector<std::string> failures;  // "<invariant>: <detail>", one line each
+  uint64_t ops = 0;                   // client operations finished
+  uint64_t requests = 0;              // HTTP requests sent
+  uint64_t acked_writes = 0;
+  uint64_t unknown_writes = 0;  // outcome unknown (5xx, cut by a crash)
+  uint64_t checked_reads = 0;   // GETs, ranges and listings checked against the model
+  uint64_t skew_rejections = 0;
+  uint64_t crashes = 0;
+  uint64_t injected_io_errors = 0;
+  uint64_t events = 0;
+  uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
+  double virtual_seconds = 0;
+  bool ok() const { return failures.empty(); }
+};
+
+struct PlantableBug {
+  std::string name;
+  std::string where;  // the hook
+  bool available = false;  // compiled in and wired to dst
+};
+// Every planted bug dst knows, including the documented RDMA hooks that are not wired yet.
+std::vector<PlantableBug> PlantableBugs();
+// OK if `name` is "" or an available planted bug, else InvalidArgument listing them.
+core::Status ValidatePlant(const std::string& name);
+
+// Runs one seed. REQUIRES: ValidatePlant(options.plant).ok(), options.ops >= 1.
+DstResult RunDstSeed(uint64_t seed, const DstOptions& options);
+
+// "s3rdma dst --seed S --ops N [--plant P]": the command that replays a seed exactly.
+std::string ReplayCommand(uint64_t seed, const DstOptions& options);
+
+}  // namespace s3rdma::sim
+
+#endif  // S3RDMA_SIM_DST_H_
