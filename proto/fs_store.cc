@@ -192,24 +192,30 @@ core::Result<ObjectMeta> FsStore::ReadTrailerAt(const std::string& path) {
   return ReadTrailer(*file);
 }
 
-core::Status FsStore::RenameDurably(const std::string& from, const std::string& to) {
-  core::Status st = env_.Rename(from, to);
-  if (st.ok()) st = env_.SyncDir(ParentPath(to));
-  return st.ok() ? st : Internal(st);
+core::Status FsStore::RenameDurably(const std::string& from, const std::string& to,
+                                    bool* renamed) {
+  if (renamed != nullptr) *renamed = false;
+  if (core::Status st = env_.Rename(from, to); !st.ok()) return Internal(st);
+  if (renamed != nullptr) *renamed = true;
+  if (core::Status st = env_.SyncDir(ParentPath(to)); !st.ok()) return Internal(st);
+  return core::Status::Ok();
 }
 
-core::Status FsStore::Publish(FsFile& file, const std::string& tmp, const std::string& dest) {
+core::Status FsStore::Publish(FsFile& file, const std::string& tmp, const std::string& dest,
+                              bool* visible) {
+  *visible = false;
   if (Planted(FsStoreBug::kAckBeforeFsync)) {
     // PLANTED BUG: neither the bytes nor the directory entry are durable at the ack.
     core::Status st = env_.Rename(tmp, dest);
+    *visible = st.ok();
     return st.ok() ? st : Internal(st);
   }
   if (Planted(FsStoreBug::kTornCommit)) {
     // PLANTED BUG: the name is made durable before the bytes it points to.
-    return RenameDurably(tmp, dest);
+    return RenameDurably(tmp, dest, visible);
   }
   if (core::Status st = file.Sync(); !st.ok()) return Internal(st);
-  return RenameDurably(tmp, dest);
+  return RenameDurably(tmp, dest, visible);
 }
 
 core::Status FsStore::Load() {
@@ -299,9 +305,11 @@ core::Status FsStore::CreateBucket(const std::string& bucket, int64_t now_unix) 
   if (core::Status st = env_.CreateDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(WriteNewFile(tmp + "/_bucket", std::to_string(now_unix)));
   if (core::Status st = env_.SyncDir(tmp); !st.ok()) return Internal(st);
-  S3_RETURN_IF_ERROR(RenameDurably(tmp, BucketDir(bucket)));
-  buckets_[bucket].created_unix = now_unix;
-  return core::Status::Ok();
+  bool renamed = false;
+  core::Status st = RenameDurably(tmp, BucketDir(bucket), &renamed);
+  // Once renamed the bucket exists on disk, durable or not: the index must say so.
+  if (renamed) buckets_[bucket].created_unix = now_unix;
+  return st;
 }
 
 core::Status FsStore::DeleteBucket(const std::string& bucket) {
@@ -313,10 +321,13 @@ core::Status FsStore::DeleteBucket(const std::string& bucket) {
   }
   for (const auto& id : ids) S3_RETURN_IF_ERROR(RemoveUploadDir(id));
   const std::string tmp = TmpName(".deleted");
-  S3_RETURN_IF_ERROR(RenameDurably(BucketDir(bucket), tmp));
-  if (core::Status st = env_.SyncDir(dir_ + "/buckets"); !st.ok()) return Internal(st);
-  (void)env_.RemoveAll(tmp);
+  bool renamed = false;
+  core::Status st = RenameDurably(BucketDir(bucket), tmp, &renamed);
+  if (!renamed) return st;
   buckets_.erase(bucket);
+  if (st.ok()) st = env_.SyncDir(dir_ + "/buckets");
+  if (!st.ok()) return Internal(st);
+  (void)env_.RemoveAll(tmp);
   return core::Status::Ok();
 }
 
@@ -347,9 +358,12 @@ core::Result<std::unique_ptr<ObjectWriter>> FsStore::BeginPut(const std::string&
   return NewWriter(key, [this, bucket, key](FsFile& file, const std::string& tmp,
                                             const ObjectMeta& meta) -> core::Status {
     S3_ASSIGN_OR_RETURN(BucketIdx * b, FindBucket(bucket));
-    S3_RETURN_IF_ERROR(Publish(file, tmp, ObjectPath(bucket, key)));
-    b->objects[key] = meta;
-    return core::Status::Ok();
+    // Once the rename is done the new version is what the name holds, even if making it
+    // durable failed: the index must follow, or GET would pair old metadata with new bytes.
+    bool visible = false;
+    core::Status st = Publish(file, tmp, ObjectPath(bucket, key), &visible);
+    if (visible) b->objects[key] = meta;
+    return st;
   });
 }
 
@@ -389,8 +403,8 @@ core::Status FsStore::Delete(const std::string& bucket, const std::string& key) 
       !st.ok() && st.code() != core::StatusCode::kNotFound) {
     return Internal(st);
   }
+  b->objects.erase(key);  // gone from the namespace now, whether or not the sync succeeds
   if (core::Status st = env_.SyncDir(BucketDir(bucket)); !st.ok()) return Internal(st);
-  b->objects.erase(key);
   return core::Status::Ok();
 }
 
@@ -427,8 +441,10 @@ core::Result<std::string> FsStore::CreateUpload(const std::string& bucket, const
   if (core::Status st = env_.CreateDir(tmp); !st.ok()) return Internal(st);
   S3_RETURN_IF_ERROR(WriteNewFile(tmp + "/_upload", EncodeUpload(info)));
   if (core::Status st = env_.SyncDir(tmp); !st.ok()) return Internal(st);
-  S3_RETURN_IF_ERROR(RenameDurably(tmp, UploadDir(id)));
-  uploads_[id].info = std::move(info);
+  bool renamed = false;
+  core::Status st = RenameDurably(tmp, UploadDir(id), &renamed);
+  if (renamed) uploads_[id].info = std::move(info);
+  if (!st.ok()) return st;
   return id;
 }
 
@@ -453,10 +469,13 @@ core::Result<std::unique_ptr<ObjectWriter>> FsStore::BeginPart(const std::string
                        FsFile& file, const std::string& tmp,
                        const ObjectMeta& meta) -> core::Status {
     S3_ASSIGN_OR_RETURN(UploadIdx * u, FindUpload(bucket, key, upload_id));
-    S3_RETURN_IF_ERROR(Publish(file, 
-        tmp, UploadDir(upload_id) + "/" + std::to_string(part_number) + ".part"));
-    u->parts[part_number] = PartInfo{part_number, meta.size, meta.etag, meta.last_modified_unix};
-    return core::Status::Ok();
+    bool visible = false;
+    core::Status st = Publish(
+        file, tmp, UploadDir(upload_id) + "/" + std::to_string(part_number) + ".part", &visible);
+    if (visible) {
+      u->parts[part_number] = PartInfo{part_number, meta.size, meta.etag, meta.last_modified_unix};
+    }
+    return st;
   });
 }
 
@@ -517,7 +536,11 @@ core::Result<ObjectMeta> FsStore::CompleteUpload(const std::string& bucket,
     }
   }
   if (core::Status st = out->Append(Trailer(meta)); !st.ok()) return fail(st);
-  if (core::Status st = Publish(*out, tmp, ObjectPath(bucket, key)); !st.ok()) return fail(st);
+  bool visible = false;
+  if (core::Status st = Publish(*out, tmp, ObjectPath(bucket, key), &visible); !st.ok()) {
+    if (visible) buckets_.at(bucket).objects[key] = meta;
+    return fail(st);
+  }
   out.reset();
   buckets_.at(bucket).objects[key] = meta;
   S3_RETURN_IF_ERROR(RemoveUploadDir(upload_id));
@@ -526,10 +549,13 @@ core::Result<ObjectMeta> FsStore::CompleteUpload(const std::string& bucket,
 
 core::Status FsStore::RemoveUploadDir(const std::string& id) {
   const std::string tmp = TmpName(".deleted");
-  S3_RETURN_IF_ERROR(RenameDurably(UploadDir(id), tmp));
-  if (core::Status st = env_.SyncDir(dir_ + "/uploads"); !st.ok()) return Internal(st);
-  (void)env_.RemoveAll(tmp);
+  bool renamed = false;
+  core::Status st = RenameDurably(UploadDir(id), tmp, &renamed);
+  if (!renamed) return st;
   uploads_.erase(id);
+  if (st.ok()) st = env_.SyncDir(dir_ + "/uploads");
+  if (!st.ok()) return Internal(st);
+  (void)env_.RemoveAll(tmp);
   return core::Status::Ok();
 }
 

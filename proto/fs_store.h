@@ -124,11 +124,16 @@ class FsStore final : public ObjectStore {
   core::Status WriteNewFile(const std::string& path, std::string_view content);
   core::Result<std::string> ReadSmallFile(const std::string& path);
   core::Result<ObjectMeta> ReadTrailerAt(const std::string& path);
-  // rename(from, to), then sync the directory of `to`.
-  core::Status RenameDurably(const std::string& from, const std::string& to);
+  // rename(from, to), then sync the directory of `to`. `*renamed` (if given) tells whether
+  // the rename happened: then `to` names the new file even when the sync failed after it,
+  // and the caller's index must follow.
+  core::Status RenameDurably(const std::string& from, const std::string& to,
+                             bool* renamed = nullptr);
   // Makes the object file at `tmp` (fully written, trailer included, via `file`) the version
   // at `dest`: sync the file, rename, sync the directory; the planted bugs change this order.
-  core::Status Publish(FsFile& file, const std::string& tmp, const std::string& dest);
+  // `*visible` as `*renamed` above.
+  core::Status Publish(FsFile& file, const std::string& tmp, const std::string& dest,
+                       bool* visible);
   core::Result<std::unique_ptr<ObjectWriter>> NewWriter(
       const std::string& key,
       std::function<core::Status(FsFile& file, const std::string& tmp_path,

@@ -418,6 +418,16 @@ void World::Complete(uint64_t rid, Reply reply, Delivery how) {
   if (it == inflight_.end()) return;
   Done done = std::move(it->second.done);
   inflight_.erase(it);
+  // What the clients saw, in order: replays must see the same (the trace hash covers only
+  // event times, not the bytes).
+  uint64_t h = result_.history_hash ^ core::Mix64(rid) ^ static_cast<uint64_t>(how);
+  h = core::Mix64(h ^ static_cast<uint64_t>(rt_->Now().ps()));
+  if (reply.ok()) {
+    h = core::Mix64(h ^ static_cast<uint64_t>(reply->status) ^ Fingerprint(reply->body));
+  } else {
+    h = core::Mix64(h ^ Fingerprint(reply.status().ToString()));
+  }
+  result_.history_hash = h;
   done(std::move(reply), how);
 }
 

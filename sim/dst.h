@@ -50,6 +50,7 @@ struct DstResult {
   uint64_t injected_io_errors = 0;
   uint64_t events = 0;
   uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
+  uint64_t history_hash = 0;  // every reply the clients got (status, bytes, time), folded
   double virtual_seconds = 0;
   bool ok() const { return failures.empty(); }
 };
