@@ -73,7 +73,7 @@ int RunDst(const DstCliOptions& o) {
   const bool single = first == last;
 
   uint64_t runs = 0, failed = 0, ops = 0, requests = 0, acked = 0, unknown = 0, reads = 0,
-           skew = 0, crashes = 0, io_errors = 0, events = 0;
+           skew = 0, crashes = 0, partitions = 0, io_errors = 0, events = 0;
   const auto wall_start = std::chrono::steady_clock::now();
   for (uint64_t seed = first;; ++seed) {
     if (o.verbose) std::printf("seed %llu:\n", static_cast<unsigned long long>(seed));
@@ -86,6 +86,7 @@ int RunDst(const DstCliOptions& o) {
     reads += r.checked_reads;
     skew += r.skew_rejections;
     crashes += r.crashes;
+    partitions += r.partitions;
     io_errors += r.injected_io_errors;
     events += r.events;
     if (single) {
@@ -117,14 +118,16 @@ int RunDst(const DstCliOptions& o) {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   std::printf("dst: seeds %llu..%llu%s%s: %llu runs, %llu failed; %llu ops (%llu requests, "
               "%llu acked writes, %llu unknown), %llu reads checked, %llu skewed refusals, "
-              "%llu crashes, %llu injected I/O errors, %llu events; %.2f s wall, %.1f seeds/s\n",
+              "%llu crashes, %llu partitions, %llu injected I/O errors, %llu events; %.2f s wall, "
+              "%.1f seeds/s\n",
               static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
               o.plant.empty() ? "" : ", planted ", o.plant.c_str(),
               static_cast<unsigned long long>(runs), static_cast<unsigned long long>(failed),
               static_cast<unsigned long long>(ops), static_cast<unsigned long long>(requests),
               static_cast<unsigned long long>(acked), static_cast<unsigned long long>(unknown),
               static_cast<unsigned long long>(reads), static_cast<unsigned long long>(skew),
-              static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(io_errors),
+              static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(partitions),
+              static_cast<unsigned long long>(io_errors),
               static_cast<unsigned long long>(events), wall, wall > 0 ? runs / wall : 0.0);
   return failed == 0 ? 0 : 1;
 }

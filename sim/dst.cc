@@ -87,7 +87,7 @@ class ProcessEnv final : public proto::FsEnv {
 struct Client {
   int index = 0;
   int64_t skew_seconds = 0;
-  bool skewed = false;  // beyond the SigV4 window: every signed request must be refused
+  bool skewed = false;  // far beyond the SigV4 window: every signed request must be refused
   int concurrency = 1;
   Duration latency;
   Duration think;  // mean pause between operations
@@ -106,6 +106,7 @@ struct Node {
   uint64_t incarnation = 0;
   SimFsFaults faults;
   size_t chunk_bytes = 64 << 10;
+  int64_t skew_seconds = 0;  // the server's clock error
 };
 
 std::string Secs(Time t) {
@@ -126,7 +127,9 @@ class World {
   DstResult Run();
 
  private:
-  using Done = std::function<void(Reply, Delivery)>;
+  // `usable`: the node answered and the reply passed the clock-skew checks, so its content
+  // may be checked against the model.
+  using Done = std::function<void(Reply, Delivery, bool usable)>;
 
   void Build();
   std::unique_ptr<proto::DirectTransport> MakeTransport(Node& n, const Client& c);
@@ -136,7 +139,16 @@ class World {
   void ScheduleCrash();
   void StartQuiet();
 
-  void Send(Client& c, Node& n, proto::ClientRequest req, Done done);
+  void Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done);
+  bool Skewed(const Client& c, const Node& n) const {
+    const int64_t d = c.skew_seconds - n.skew_seconds;
+    return d > kSkewWindowSeconds || d < -kSkewWindowSeconds;
+  }
+  bool Partitioned(const Client& c, const Node& n) const {
+    auto it = partitions_.find({c.index, n.index});
+    return it != partitions_.end() && rt_->Now() < it->second;
+  }
+  void SchedulePartition();
   void Complete(uint64_t rid, Reply reply, Delivery how);
 
   void ScheduleNext(Client& c);
@@ -151,9 +163,9 @@ class World {
   void Verify(size_t node, size_t key);
 
   // Skew checks shared by every reply; false if the reply carries no information to check.
-  bool CheckAuth(const Client& c, const Reply& r, Delivery how, const std::string& what);
-  void EndWrite(const Client& c, DstModel::WriteId id, const Reply& r, Delivery how,
-                bool absent_ok);
+  bool CheckAuth(const Client& c, const Node& n, const Reply& r, Delivery how,
+                 const std::string& what);
+  void EndWrite(DstModel::WriteId id, const Reply& r, Delivery how, bool absent_ok);
   void CheckRead(const std::string& what, const std::string& problem);
   void Fail(const std::string& invariant, const std::string& detail);
   void Trace(const std::string& line);
@@ -195,6 +207,8 @@ class World {
   bool quiet_ = false;
   Time quiet_start_;
   core::TimerHandle crash_timer_;
+  core::TimerHandle partition_timer_;
+  std::map<std::pair<int, int>, Time> partitions_;  // (client, node) -> cut off until
   std::vector<std::shared_ptr<std::function<void(int)>>> chains_;  // multipart step chains
   bool verify_done_ = false;
 };
@@ -247,6 +261,9 @@ void World::Build() {
     n.index = i;
     n.durable = rng_.Below(100) < 85;
     n.chunk_bytes = size_t{1} << (10 + rng_.Below(7));
+    if (rng_.Below(100) < 25) {
+      n.skew_seconds = (rng_.Bernoulli(0.5) ? 1 : -1) * static_cast<int64_t>(rng_.Below(301));
+    }
     if (n.durable) {
       n.fs = std::make_unique<SimFs>(core::Mix64(seed_ * 131 + static_cast<uint64_t>(i)));
       if (rng_.Below(100) < 30) {
@@ -255,7 +272,10 @@ void World::Build() {
       }
     }
     world += std::string(i ? "," : "") + (n.durable ? "fs" : "mem") +
-             (n.faults.sync_error_probability > 0 ? "+eio" : "");
+             (n.faults.sync_error_probability > 0 ? "+eio" : "") +
+             (n.skew_seconds != 0 ? (n.skew_seconds > 0 ? "+" : "") +
+                                        std::to_string(n.skew_seconds) + "s"
+                                  : "");
   }
   world += "] clients=[";
   for (int i = 0; i <= client_count; ++i) {
@@ -268,11 +288,13 @@ void World::Build() {
     if (i == client_count) break;  // the checker: correct clock
     const uint64_t r = c.rng.Below(100);
     const int64_t sign = c.rng.Bernoulli(0.5) ? 1 : -1;
+    // Servers are at most 300 s off, so a client within 480 s is >= 60 s inside the 900 s
+    // window of every server and one beyond 1260 s is >= 60 s outside: no borderline case.
     if (r < 12) {
       c.skewed = true;
-      c.skew_seconds = sign * (kSkewWindowSeconds + 60 + static_cast<int64_t>(c.rng.Below(7200)));
+      c.skew_seconds = sign * (kSkewWindowSeconds + 360 + static_cast<int64_t>(c.rng.Below(7200)));
     } else if (r < 40) {
-      c.skew_seconds = sign * static_cast<int64_t>(c.rng.Below(kSkewWindowSeconds - 60));
+      c.skew_seconds = sign * static_cast<int64_t>(c.rng.Below(481));
     }
     world += std::string(i ? "," : "") + "skew" + (c.skew_seconds >= 0 ? "+" : "") +
              std::to_string(c.skew_seconds) + "s" + (c.skewed ? "!" : "") + "x" +
@@ -318,7 +340,7 @@ core::Status World::StartNode(Node& n) {
   }
   proto::ServiceConfig config;
   config.min_part_bytes = kMinPartBytes;
-  config.unix_time_at_runtime_zero = kUnixBase;
+  config.unix_time_at_runtime_zero = kUnixBase + n.skew_seconds;
   n.service = std::make_unique<proto::S3Service>(config, *n.store, credentials_, *rt_);
   n.transports.clear();
   for (const Client& c : clients_) n.transports.push_back(MakeTransport(n, c));
@@ -389,28 +411,66 @@ void World::ScheduleCrash() {
   });
 }
 
+void World::SchedulePartition() {
+  const auto delay = Duration::Microseconds(static_cast<int64_t>(rng_.Exponential(40000.0)));
+  partition_timer_ = rt_->After(delay, [this] {
+    if (quiet_) return;
+    const int c = static_cast<int>(rng_.Below(clients_.size() - 1));  // never the checker
+    const int n = static_cast<int>(rng_.Below(nodes_.size()));
+    const auto span = Duration::Microseconds(static_cast<int64_t>(1000 + rng_.Below(20000)));
+    partitions_[{c, n}] = rt_->Now() + span;
+    ++result_.partitions;
+    Trace("PARTITION client" + std::to_string(c) + " | node" + std::to_string(n) + " for " +
+          std::to_string(span.us()) + " us");
+    SchedulePartition();
+  });
+}
+
 void World::StartQuiet() {
   quiet_ = true;
   quiet_start_ = rt_->Now();
   crash_timer_.Cancel();
+  partition_timer_.Cancel();
+  partitions_.clear();
   for (Node& n : nodes_) {
     if (n.fs) n.fs->set_faults({});
   }
   Trace("QUIET: faults stop");
 }
 
-void World::Send(Client& c, Node& n, proto::ClientRequest req, Done done) {
+void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done) {
   ++result_.requests;
-  if (!n.up) {
-    rt_->Post([done = std::move(done)] {
-      done(core::Status::Unavailable("connection refused: node down"), Delivery::kRefused);
+  Client* client = &c;
+  Node* node = &n;
+  Done checked = [this, client, node, what = std::move(what), done = std::move(done)](
+                     Reply r, Delivery how, bool) {
+    const bool usable = CheckAuth(*client, *node, r, how, what);
+    Trace("client" + std::to_string(client->index) + " " + what + " -> " +
+          (how == Delivery::kCut ? "cut: " : how == Delivery::kRefused ? "refused: " : "") +
+          (r.ok() ? std::to_string(r->status) + " " + std::to_string(r->body.size()) + " B"
+                  : r.status().ToString()));
+    done(std::move(r), how, usable);
+  };
+  if (!n.up || Partitioned(c, n)) {
+    rt_->Post([checked = std::move(checked), up = n.up] {
+      checked(core::Status::Unavailable(up ? "connect timeout: partitioned"
+                                           : "connection refused: node down"),
+              Delivery::kRefused, false);
     });
     return;
   }
   const uint64_t rid = next_rid_++;
-  inflight_[rid] = InFlight{n.index, std::move(done)};
-  n.transports.at(static_cast<size_t>(c.index))
-      ->Send(std::move(req), [this, rid](Reply r) { Complete(rid, std::move(r), Delivery::kAnswered); });
+  inflight_[rid] = InFlight{n.index, std::move(checked)};
+  n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
+                                                                           Reply r) {
+    // A reply that meets a partition is lost: the client cannot tell what happened.
+    if (Partitioned(*client, *node)) {
+      Complete(rid, core::Status::Unavailable("timeout: reply lost in a partition"),
+               Delivery::kCut);
+      return;
+    }
+    Complete(rid, std::move(r), Delivery::kAnswered);
+  });
 }
 
 void World::Complete(uint64_t rid, Reply reply, Delivery how) {
@@ -428,32 +488,34 @@ void World::Complete(uint64_t rid, Reply reply, Delivery how) {
     h = core::Mix64(h ^ Fingerprint(reply.status().ToString()));
   }
   result_.history_hash = h;
-  done(std::move(reply), how);
+  done(std::move(reply), how, false);
 }
 
-bool World::CheckAuth(const Client& c, const Reply& r, Delivery how, const std::string& what) {
+bool World::CheckAuth(const Client& c, const Node& n, const Reply& r, Delivery how,
+                      const std::string& what) {
   if (how != Delivery::kAnswered) return false;
-  const bool skew_error = !r.ok() && proto::IsS3Error(r.status(), proto::S3Err::kRequestTimeTooSkewed);
-  if (c.skewed) {
+  const bool skew_error =
+      !r.ok() && proto::IsS3Error(r.status(), proto::S3Err::kRequestTimeTooSkewed);
+  const std::string off = std::to_string(c.skew_seconds - n.skew_seconds);
+  if (Skewed(c, n)) {
     if (skew_error) {
       ++result_.skew_rejections;
     } else {
-      Fail("clock-skew", what + " from a client " + std::to_string(c.skew_seconds) +
-                             " s off was not refused as RequestTimeTooSkewed: " +
+      Fail("clock-skew", what + " from a client " + off + " s off the server's clock was " +
+                             "not refused as RequestTimeTooSkewed: " +
                              (r.ok() ? "succeeded" : r.status().ToString()));
     }
     return false;
   }
   if (skew_error) {
-    Fail("clock-skew", what + " from a client " + std::to_string(c.skew_seconds) +
-                           " s off (inside the 15-minute window) was refused as skewed");
+    Fail("clock-skew", what + " from a client " + off + " s off the server's clock " +
+                           "(inside the 15-minute window) was refused as skewed");
     return false;
   }
   return true;
 }
 
-void World::EndWrite(const Client& c, DstModel::WriteId id, const Reply& r, Delivery how,
-                     bool absent_ok) {
+void World::EndWrite(DstModel::WriteId id, const Reply& r, Delivery how, bool absent_ok) {
   WriteOutcome outcome = WriteOutcome::kUnknown;
   if (how == Delivery::kRefused) {
     outcome = WriteOutcome::kFailed;
@@ -466,7 +528,6 @@ void World::EndWrite(const Client& c, DstModel::WriteId id, const Reply& r, Deli
       if (info.http_status >= 400 && info.http_status < 500) outcome = WriteOutcome::kFailed;
     }
   }
-  if (c.skewed && r.ok()) outcome = WriteOutcome::kAcked;  // already reported; keep the model true
   if (outcome == WriteOutcome::kAcked) ++result_.acked_writes;
   if (outcome == WriteOutcome::kUnknown) ++result_.unknown_writes;
   model_.EndWrite(id, outcome, rt_->Now());
@@ -520,11 +581,8 @@ void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void
   const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), false, {seg}, rt_->Now());
   const std::string what = "PUT node" + std::to_string(n.index) + "/" + key + " (" +
                            std::to_string(seg.size) + " B)";
-  Send(c, n, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
-    CheckAuth(c, r, how, what);
-    EndWrite(c, id, r, how, false);
-    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
-          (r.ok() ? "ok" : r.status().ToString()));
+  Send(c, n, std::move(req), what, [this, id, finish](Reply r, Delivery how, bool) {
+    EndWrite(id, r, how, false);
     finish();
   });
 }
@@ -536,11 +594,8 @@ void World::DoDelete(Client& c, Node& n, const std::string& key, std::function<v
   req.key = key;
   const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), true, {}, rt_->Now());
   const std::string what = "DELETE node" + std::to_string(n.index) + "/" + key;
-  Send(c, n, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
-    CheckAuth(c, r, how, what);
-    EndWrite(c, id, r, how, true);
-    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
-          (r.ok() ? "ok" : r.status().ToString()));
+  Send(c, n, std::move(req), what, [this, id, finish](Reply r, Delivery how, bool) {
+    EndWrite(id, r, how, true);
     finish();
   });
 }
@@ -562,11 +617,9 @@ void World::DoGet(Client& c, Node& n, const std::string& key, bool ranged,
   const std::string mkey = ModelKey(n, key);
   const std::string what = std::string(ranged ? "RANGE GET" : "GET") + " node" +
                            std::to_string(n.index) + "/" + key;
-  Send(c, n, std::move(req), [this, &c, invoke, mkey, what, offset, ranged, finish](
-                                 Reply r, Delivery how) {
-    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
-          (r.ok() ? std::to_string(r->body.size()) + " B" : r.status().ToString()));
-    if (CheckAuth(c, r, how, what)) {
+  Send(c, n, std::move(req), what, [this, invoke, mkey, what, offset, ranged, finish](
+                                       Reply r, Delivery, bool usable) {
+    if (usable) {
       const Time end = rt_->Now();
       if (r.ok() && r->status == 206) {
         const std::string* cr = r->Header("content-range");
@@ -607,11 +660,9 @@ void World::DoList(Client& c, Node& n, std::function<void()> finish) {
   const Time invoke = rt_->Now();
   const std::string what = "LIST node" + std::to_string(n.index) + " prefix '" + prefix + "'";
   Node* node = &n;
-  Send(c, n, std::move(req), [this, &c, node, invoke, prefix, what, finish](Reply r,
-                                                                          Delivery how) {
-    Trace("client" + std::to_string(c.index) + " " + what + " -> " +
-          (r.ok() ? "ok" : r.status().ToString()));
-    if (CheckAuth(c, r, how, what) && r.ok()) {
+  Send(c, n, std::move(req), what, [this, node, invoke, prefix, what, finish](
+                                       Reply r, Delivery, bool usable) {
+    if (usable && r.ok()) {
       std::map<std::string, uint64_t> listed;
       const std::string& xml = r->body;
       size_t pos = 0;
@@ -624,8 +675,9 @@ void World::DoList(Client& c, Node& n, std::function<void()> finish) {
         pos = end;
       }
       for (const auto& [k, size] : listed) {
-        if (std::find(keys_.begin(), keys_.end(), k) == keys_.end()) {
-          Fail("list", what + ": lists '" + k + "', a key never written");
+        if (std::find(keys_.begin(), keys_.end(), k) == keys_.end() ||
+            k.compare(0, prefix.size(), prefix) != 0) {
+          Fail("list", what + ": lists '" + k + "', a key never written under the prefix");
         }
       }
       for (const std::string& k : keys_) {
@@ -665,13 +717,15 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
   auto owned = std::make_shared<std::function<void(int)>>();
   chains_.push_back(owned);
   std::weak_ptr<std::function<void(int)>> step = owned;
-  auto abort = [this, &c, node, key, up, finish] {
+  auto abort = [this, &c, node, key, up, what, finish] {
     proto::ClientRequest req;
     req.method = "DELETE";
     req.bucket = kBucket;
     req.key = key;
     req.query = {{"uploadId", up->id}};
-    Send(c, *node, std::move(req), [finish](Reply, Delivery) { finish(); });
+    Send(c, *node, std::move(req), what + " abort", [finish](Reply, Delivery, bool) {
+      finish();
+    });
   };
   *owned = [this, &c, node, key, up, what, finish, step, abort](int part) {
     proto::ClientRequest req;
@@ -682,20 +736,17 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
       req.method = "PUT";
       req.query = {{"partNumber", std::to_string(part)}, {"uploadId", up->id}};
       req.body = GenerateBytes(seg.gen, seg.size);
-      Send(c, *node, std::move(req), [this, &c, up, what, part, step, abort](Reply r,
-                                                                            Delivery how) {
-        const bool usable = CheckAuth(c, r, how, what + " part " + std::to_string(part));
-        const std::string* etag = r.ok() ? r->Header("etag") : nullptr;
-        if (!usable || !r.ok() || etag == nullptr) {
-          Trace("client" + std::to_string(c.index) + " " + what + " part " +
-                std::to_string(part) + " -> " + (r.ok() ? "no etag" : r.status().ToString()));
-          abort();
-          return;
-        }
-        up->xml += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" + *etag +
-                   "</ETag></Part>";
-        if (auto next = step.lock()) (*next)(part + 1);
-      });
+      Send(c, *node, std::move(req), what + " part " + std::to_string(part),
+           [up, part, step, abort](Reply r, Delivery, bool usable) {
+             const std::string* etag = r.ok() ? r->Header("etag") : nullptr;
+             if (!usable || !r.ok() || etag == nullptr) {
+               abort();
+               return;
+             }
+             up->xml += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" +
+                        *etag + "</ETag></Part>";
+             if (auto next = step.lock()) (*next)(part + 1);
+           });
       return;
     }
     if (up->abort) {
@@ -708,36 +759,31 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
     req.body = up->xml + "</CompleteMultipartUpload>";
     const DstModel::WriteId id =
         model_.BeginWrite(ModelKey(*node, key), false, up->segments, rt_->Now());
-    Send(c, *node, std::move(req), [this, &c, id, what, finish](Reply r, Delivery how) {
-      CheckAuth(c, r, how, what + " complete");
-      EndWrite(c, id, r, how, false);
-      Trace("client" + std::to_string(c.index) + " " + what + " complete -> " +
-            (r.ok() ? "ok" : r.status().ToString()));
-      if (how == Delivery::kAnswered && !c.skewed &&
-          (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchUpload) ||
-           proto::IsS3Error(r.status(), proto::S3Err::kInvalidPart))) {
-        Fail("durability", what + ": every part was acknowledged, yet completing says " +
-                               r.status().ToString());
-      }
-      finish();
-    });
+    Send(c, *node, std::move(req), what + " complete",
+         [this, id, what, finish](Reply r, Delivery how, bool usable) {
+           EndWrite(id, r, how, false);
+           if (usable && (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchUpload) ||
+                          proto::IsS3Error(r.status(), proto::S3Err::kInvalidPart))) {
+             Fail("durability", what + ": every part was acknowledged, yet completing says " +
+                                    r.status().ToString());
+           }
+           finish();
+         });
   };
   proto::ClientRequest req;
   req.method = "POST";
   req.bucket = kBucket;
   req.key = key;
   req.query = {{"uploads", ""}};
-  Send(c, n, std::move(req), [this, &c, up, what, step, finish](Reply r, Delivery how) {
-    const bool usable = CheckAuth(c, r, how, what + " create");
-    if (usable && r.ok()) up->id = proto::XmlTag(r->body, "UploadId");
-    if (up->id.empty()) {
-      Trace("client" + std::to_string(c.index) + " " + what + " create -> " +
-            (r.ok() ? "no UploadId" : r.status().ToString()));
-      finish();
-      return;
-    }
-    if (auto first = step.lock()) (*first)(1);
-  });
+  Send(c, n, std::move(req), what + " create",
+       [up, step, finish](Reply r, Delivery, bool usable) {
+         if (usable && r.ok()) up->id = proto::XmlTag(r->body, "UploadId");
+         if (up->id.empty()) {
+           finish();
+           return;
+         }
+         if (auto first = step.lock()) (*first)(1);
+       });
 }
 
 void World::Verify(size_t node, size_t key) {
@@ -757,6 +803,7 @@ void World::Verify(size_t node, size_t key) {
 DstResult World::Run() {
   Build();
   ScheduleCrash();
+  SchedulePartition();
   for (size_t i = 0; i + 1 < clients_.size(); ++i) {
     for (int k = 0; k < clients_[i].concurrency; ++k) ScheduleNext(clients_[i]);
   }

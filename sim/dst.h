@@ -3,11 +3,12 @@
 // One seed = one world on a VirtualRuntime: 1-3 storage nodes, each the real S3Service on
 // a real FsStore over SimFs (or on a MemoryStore), and 2-5 clients sending signed requests
 // through DirectTransport (the same signing code as the network client) with random
-// latency and clock skew. The clients run random PUT / GET / ranged GET / multipart /
+// latency and clock skew (clients and servers each have their own clock error). The clients run random PUT / GET / ranged GET / multipart /
 // DELETE / LIST on a small key space, several at once, so writers of one key race.
 // Meanwhile storage nodes crash (SimFs drops, keeps or tears what was not durable, the
-// process's in-flight requests are cut) and restart (FsStore::Open runs recovery), and
-// SimFs injects I/O errors. Then a quiet phase without faults, and final reads.
+// process's in-flight requests are cut) and restart (FsStore::Open runs recovery), SimFs
+// injects I/O errors, and client-node pairs are partitioned for a while (requests time out,
+// replies are lost). Then a quiet phase without faults, and final reads.
 // Checkers (DstModel, dst_model.h): every read, listing and final read is legal for the
 // history of its key; skewed requests (beyond SigV4's 15 minutes) fail with
 // RequestTimeTooSkewed and in-window ones never do; a GET's bytes match its ETag; an
@@ -47,6 +48,7 @@ struct DstResult {
   uint64_t checked_reads = 0;   // GETs, ranges and listings checked against the model
   uint64_t skew_rejections = 0;
   uint64_t crashes = 0;
+  uint64_t partitions = 0;  // client-node pairs cut off for a while
   uint64_t injected_io_errors = 0;
   uint64_t events = 0;
   uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
