@@ -351,6 +351,7 @@ core::Status World::StartNode(Node& n) {
 
 void World::CrashNode(Node& n) {
   ++result_.crashes;
+  model_.NoteCrash(std::to_string(n.index), rt_->Now());
   n.up = false;
   // The process dies: its connections reset, queued work never runs again.
   n.transports.clear();

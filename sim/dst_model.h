@@ -14,6 +14,11 @@
 // This is a regular register per key that survives crashes: an acknowledged write stays
 // visible until a later write replaces it, so losing it in a crash, serving a torn file, or
 // a listing with a size no write had, all show up as a read with no candidate.
+// Between crashes reads are also linearizable: once a GET has returned the bytes of a write
+// W2 (observed at the GET's end), W2 replaces earlier writes for every read sent later, even
+// if W2's own outcome is unknown, unless the key's scope crashed in between (a crash may undo
+// a write whose outcome was unknown). Keys are "<scope>/<name>"; NoteCrash(scope) records a
+// crash of everything in that scope (one storage node).
 // Object bytes are generated from (generator id, size) segments, so the model keeps no
 // copies and any version can be rebuilt.
 #ifndef S3RDMA_SIM_DST_MODEL_H_
@@ -52,11 +57,15 @@ class DstModel {
   void EndWrite(WriteId id, WriteOutcome outcome, core::Time end);
   WriteOutcome outcome(WriteId id) const { return writes_.at(id).outcome; }
 
+  // A crash of every key "<scope>/..." at `when`.
+  void NoteCrash(const std::string& scope, core::Time when);
+
   // The outcome of a read of `key` over [invoke, end]; each returns "" if legal, else a
   // one-line explanation naming the candidates.
-  // A whole object: its bytes, or nullopt for NoSuchKey.
+  // A whole object: its bytes, or nullopt for NoSuchKey. A legal non-empty result that
+  // only one write produced is recorded as observed (see above).
   std::string CheckGet(const std::string& key, core::Time invoke, core::Time end,
-                       const std::optional<std::string>& bytes) const;
+                       const std::optional<std::string>& bytes);
   // Bytes [offset, offset + bytes.size()) of an object whose size is `total`.
   std::string CheckRange(const std::string& key, core::Time invoke, core::Time end,
                          uint64_t offset, const std::string& bytes, uint64_t total) const;
@@ -79,13 +88,19 @@ class DstModel {
     core::Time invoke;
     core::Time end = core::Time::Max();
     WriteOutcome outcome = WriteOutcome::kPending;
+    core::Time observed = core::Time::Max();  // earliest end of a read that returned it
   };
+  // True if `scope` of `key` crashed in (from, to).
+  bool CrashedBetween(const std::string& key, core::Time from, core::Time to) const;
   std::vector<const Write*> Candidates(const std::string& key, core::Time invoke,
                                        core::Time end) const;
   std::string Describe(const std::vector<const Write*>& candidates) const;
+  void Observe(const std::vector<const Write*>& candidates, const std::string& bytes,
+               uint64_t fingerprint, core::Time end);
 
   std::vector<Write> writes_;
   std::map<std::string, std::vector<WriteId>> by_key_;
+  std::map<std::string, std::vector<core::Time>> crashes_;  // by scope, in time order
 };
 
 }  // namespace s3rdma::sim

@@ -77,6 +77,22 @@ TEST_F(DstModelTest, DeletesRangesAndListings) {
   EXPECT_EQ(model_.CheckGet("other", At(7), At(8), std::nullopt), "");
 }
 
+TEST_F(DstModelTest, ObservedWritesReplaceOlderOnesUntilACrash) {
+  for (bool crash : {false, true}) {
+    DstModel m;
+    auto w1 = m.BeginWrite("n0/k", false, {{1, 100}}, At(1));
+    m.EndWrite(w1, WriteOutcome::kAcked, At(2));
+    auto w2 = m.BeginWrite("n0/k", false, {{2, 100}}, At(3));
+    m.EndWrite(w2, WriteOutcome::kUnknown, At(4));  // a 500: maybe applied
+    EXPECT_EQ(m.CheckGet("n0/k", At(5), At(6), Bytes(1, 100)), "");  // not seen yet: either
+    EXPECT_EQ(m.CheckGet("n0/k", At(5), At(6), Bytes(2, 100)), "");  // seen: it happened
+    if (crash) m.NoteCrash("n0", At(6) + core::Duration::Microseconds(1));
+    // After the observation the older version is stale, unless a crash undid the write.
+    EXPECT_EQ(m.CheckGet("n0/k", At(7), At(8), Bytes(1, 100)).empty(), crash);
+    EXPECT_EQ(m.CheckGet("n1/k", At(7), At(8), std::nullopt), "");  // other scope untouched
+  }
+}
+
 TEST(DstTest, ASeedReplaysExactly) {
   DstOptions o;
   o.ops = 150;
