@@ -327,8 +327,10 @@ void SimFs::ResolveFileAtCrash(FileNode& f, SimFsCrashStats& stats) {
     f.data.resize(durable + crash_rng_.Below(unsynced));
     ++stats.files_torn;
   } else {
-    // The size made it (or part of it), some data blocks did not: they read as zeros.
-    const uint64_t len = durable + 1 + crash_rng_.Below(unsynced);
+    // The size made it (often all of it, as when the inode was written back but not all of
+    // the data: ext4 data=writeback), some data blocks did not: they read as zeros.
+    const uint64_t len =
+        crash_rng_.Bernoulli(0.5) ? f.data.size() : durable + 1 + crash_rng_.Below(unsynced);
     f.data.resize(len);
     const uint64_t first_block = durable / kBlockBytes;
     const uint64_t blocks = (len + kBlockBytes - 1) / kBlockBytes - first_block;
