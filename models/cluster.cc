@@ -29,7 +29,7 @@ ClusterModel::ClusterModel(core::VirtualRuntime& runtime, FlowSolver& solver, Fa
                            CostSpec costs, Transport transport)
     : runtime_(runtime), solver_(solver), fabric_(fabric), costs_(costs), transport_(transport) {}
 
-int ClusterModel::AddNode(std::string name, const NodeSpec& spec) {
+int ClusterModel::AddNode(std::string name, const NodeSpec& spec, NodeRole role) {
   S3_CHECK_MSG(!sealed_, "AddNode after Seal");
   S3_CHECK(Validate(spec).ok());
   NodeResources r;
@@ -55,6 +55,7 @@ int ClusterModel::AddNode(std::string name, const NodeSpec& spec) {
   r.leaf = static_cast<int>(nodes_.size() / static_cast<size_t>(fabric_.nodes_per_leaf));
   names_.push_back(std::move(name));
   specs_.push_back(spec);
+  roles_.push_back(role);
   nodes_.push_back(std::move(r));
   return static_cast<int>(nodes_.size() - 1);
 }
@@ -150,11 +151,24 @@ std::vector<ResourceUse> ClusterModel::TransferUses(const Endpoint& src, const E
   double wire = 1.0 / costs_.rdma.wire_efficiency;
   *bound = 0;
   if (tcp) {
-    wire = 1.0 / costs_.tcp.wire_efficiency;
-    src_mem += 2.0 * static_cast<double>(costs_.tcp.send_copies);  // each copy reads + writes
-    dst_mem += 2.0 * static_cast<double>(costs_.tcp.recv_copies);
-    const double send_cpu = CpuPerByte(costs_.tcp.send_cpu_per_gb);
-    const double recv_cpu = CpuPerByte(costs_.tcp.recv_cpu_per_gb);
+    const TcpCosts& t = costs_.tcp;
+    wire = 1.0 / t.wire_efficiency;
+    src_mem += 2.0 * static_cast<double>(t.send_copies);  // each copy reads + writes
+    dst_mem += 2.0 * static_cast<double>(t.recv_copies);
+    const bool src_server = roles_[src.node] == NodeRole::kStorage;
+    const bool dst_server = roles_[dst.node] == NodeRole::kStorage;
+    double send_cpu = CpuPerByte(src_server ? t.server_send_cpu_per_gb : t.client_send_cpu_per_gb);
+    double recv_cpu = CpuPerByte(dst_server ? t.server_recv_cpu_per_gb : t.client_recv_cpu_per_gb);
+    // GPU buffers: CPU copies through the pinned staging buffer (2 memory passes each).
+    const double bounce = static_cast<double>(t.gpu_bounce_copies);
+    if (src.buffer == Buffer::kGpu) {
+      send_cpu += bounce * CpuPerByte(t.copy_cpu_per_gb);
+      src_mem += 2.0 * bounce;
+    }
+    if (dst.buffer == Buffer::kGpu) {
+      recv_cpu += bounce * CpuPerByte(t.copy_cpu_per_gb);
+      dst_mem += 2.0 * bounce;
+    }
     AddUse(uses, s.cpu, send_cpu);
     AddUse(uses, d.cpu, recv_cpu);
     // One TCP stream is processed by one core at each end.

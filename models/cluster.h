@@ -41,6 +41,10 @@ enum class Buffer {
   kDrive,  // the node's drives (reads into / writes from host memory on the way)
 };
 
+// Storage nodes run the S3 server; clients (GPU servers, index nodes) run S3 clients. The
+// role picks which measured TCP costs a node pays (costs.tcp.server_* or client_*).
+enum class NodeRole { kStorage, kClient };
+
 struct Endpoint {
   int node = 0;
   Buffer buffer = Buffer::kHost;
@@ -67,13 +71,14 @@ class ClusterModel {
                CostSpec costs, Transport transport);
 
   // REQUIRES: Validate(spec).ok(), not sealed.
-  int AddNode(std::string name, const NodeSpec& spec);
+  int AddNode(std::string name, const NodeSpec& spec, NodeRole role);
   // Builds the fabric; no nodes may be added afterwards.
   void Seal();
 
   int node_count() const { return static_cast<int>(nodes_.size()); }
   const std::string& node_name(int n) const { return names_[n]; }
   const NodeSpec& node_spec(int n) const { return specs_[n]; }
+  NodeRole node_role(int n) const { return roles_[n]; }
   const NodeResources& resources(int n) const { return nodes_[n]; }
   Transport transport() const { return transport_; }
   const CostSpec& costs() const { return costs_; }
@@ -115,6 +120,7 @@ class ClusterModel {
   bool sealed_ = false;
   std::vector<std::string> names_;
   std::vector<NodeSpec> specs_;
+  std::vector<NodeRole> roles_;
   std::vector<NodeResources> nodes_;
   std::vector<ResourceId> leaf_up_;
   std::vector<ResourceId> leaf_down_;

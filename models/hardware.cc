@@ -38,13 +38,15 @@ core::Status Validate(const NodeSpec& n) {
 }
 
 core::Status Validate(const CostSpec& c) {
-  if (c.tcp.send_cpu_per_gb < core::Duration::Zero() || c.tcp.recv_cpu_per_gb < core::Duration::Zero() ||
-      c.tcp.cpu_per_request < core::Duration::Zero() || c.rdma.cpu_per_request < core::Duration::Zero() ||
+  const core::Duration zero = core::Duration::Zero();
+  if (c.tcp.server_send_cpu_per_gb < zero || c.tcp.server_recv_cpu_per_gb < zero ||
+      c.tcp.client_send_cpu_per_gb < zero || c.tcp.client_recv_cpu_per_gb < zero ||
+      c.tcp.copy_cpu_per_gb < zero || c.tcp.cpu_per_request < core::Duration::Zero() || c.rdma.cpu_per_request < core::Duration::Zero() ||
       c.http.server_cpu_per_request < core::Duration::Zero() ||
       c.http.client_cpu_per_request < core::Duration::Zero()) {
     return core::Status::InvalidArgument("CPU costs must be >= 0");
   }
-  if (c.tcp.send_copies < 0 || c.tcp.recv_copies < 0) {
+  if (c.tcp.send_copies < 0 || c.tcp.recv_copies < 0 || c.tcp.gpu_bounce_copies < 0) {
     return core::Status::InvalidArgument("tcp copies must be >= 0");
   }
   if (!(c.tcp.wire_efficiency > 0 && c.tcp.wire_efficiency <= 1) ||

@@ -67,9 +67,22 @@ enum class Transport { kRdma, kTcp };
 const char* TransportName(Transport t);
 
 // Per-byte CPU cost expressed as core-time per GB (10^9 bytes), as it is measured.
+// Storage nodes are servers, everything else clients; every default is measured on this
+// machine by scenarios/calibration/s3_server_cpu_cost.sh (docs/models.md sections 4-5).
 struct TcpCosts {
-  core::Duration send_cpu_per_gb = core::Duration::Milliseconds(280);  // iperf3, this machine
-  core::Duration recv_cpu_per_gb = core::Duration::Milliseconds(260);
+  // An S3 server sending a GET body: s3rdma serve, filesystem store (sendfile), 1-64 MiB.
+  core::Duration server_send_cpu_per_gb = core::Duration::Milliseconds(84);
+  // An S3 server receiving a PUT body: nginx PUT into a file (1.73 s/GB) + the MD5 ETag
+  // every S3 PUT computes (1.35 s/GB). s3rdma serve's own PUT costs ~7 s/GB (512-byte reads).
+  core::Duration server_recv_cpu_per_gb = core::Duration::Milliseconds(3080);
+  // The client receiving a GET body / sending a PUT body: wrk, same runs (C, 8 KiB reads).
+  core::Duration client_recv_cpu_per_gb = core::Duration::Milliseconds(650);
+  core::Duration client_send_cpu_per_gb = core::Duration::Milliseconds(470);
+  // GPU buffers over TCP: CPU copies between the socket's user buffer and the pinned staging
+  // buffer the GPU's copy engine reads (cudaMemcpy from pageable memory stages through one),
+  // at one memcpy pass each (measured: scenarios/calibration/memcpy_cost.cc).
+  int64_t gpu_bounce_copies = 1;
+  core::Duration copy_cpu_per_gb = core::Duration::Milliseconds(98);
   // Extra per-request CPU beyond HTTP handling (which was measured over TCP already).
   core::Duration cpu_per_request = core::Duration::Zero();  // each end
   int64_t send_copies = 1;  // user -> socket buffer copies on the sender (0 = sendfile)
@@ -83,10 +96,11 @@ struct RdmaCosts {
 };
 
 struct HttpCosts {
-  // S3 request handling on the server (parse, SigV4, metadata, reply), both transports.
-  // nginx, 1 worker, 4 KiB GETs over loopback: ~130k req/s -> <= 7.7 us per request.
-  core::Duration server_cpu_per_request = core::Duration::Microseconds(8);
-  core::Duration client_cpu_per_request = core::Duration::Microseconds(8);
+  // S3 request handling on the server (parse, SigV4, metadata, reply, the request's TCP
+  // syscalls), both transports: s3rdma serve, SigV4-signed 0-byte GETs (measured).
+  core::Duration server_cpu_per_request = core::Duration::Microseconds(41);
+  // The client's side of one request (wrk, 0-byte GETs; unsigned, so a lower bound).
+  core::Duration client_cpu_per_request = core::Duration::Microseconds(16);
   core::Bytes request_bytes = core::Bytes(1024);
 };
 

@@ -503,8 +503,12 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
     MapView co(r, m.Get("costs"), "costs");
     {
       MapView tc(r, co.Get("tcp"), "costs.tcp");
-      ReadDuration(r, tc, "send_cpu_per_gb", c.costs.tcp.send_cpu_per_gb);
-      ReadDuration(r, tc, "recv_cpu_per_gb", c.costs.tcp.recv_cpu_per_gb);
+      ReadDuration(r, tc, "server_send_cpu_per_gb", c.costs.tcp.server_send_cpu_per_gb);
+      ReadDuration(r, tc, "server_recv_cpu_per_gb", c.costs.tcp.server_recv_cpu_per_gb);
+      ReadDuration(r, tc, "client_send_cpu_per_gb", c.costs.tcp.client_send_cpu_per_gb);
+      ReadDuration(r, tc, "client_recv_cpu_per_gb", c.costs.tcp.client_recv_cpu_per_gb);
+      ReadCount(r, tc, "gpu_bounce_copies", c.costs.tcp.gpu_bounce_copies, 0);
+      ReadDuration(r, tc, "copy_cpu_per_gb", c.costs.tcp.copy_cpu_per_gb);
       ReadDuration(r, tc, "cpu_per_request", c.costs.tcp.cpu_per_request);
       ReadCount(r, tc, "send_copies", c.costs.tcp.send_copies, 0);
       ReadCount(r, tc, "recv_copies", c.costs.tcp.recv_copies, 0);

@@ -129,11 +129,11 @@ class World {
 void World::Build() {
   storage_first_ = 0;
   for (int64_t i = 0; i < c_.storage.count; ++i) {
-    cluster_.AddNode("storage" + std::to_string(i), c_.storage.node);
+    cluster_.AddNode("storage" + std::to_string(i), c_.storage.node, models::NodeRole::kStorage);
   }
   client_first_ = static_cast<int>(c_.storage.count);
   for (int64_t i = 0; i < c_.clients.count; ++i) {
-    cluster_.AddNode("client" + std::to_string(i), c_.clients.node);
+    cluster_.AddNode("client" + std::to_string(i), c_.clients.node, models::NodeRole::kClient);
   }
   cluster_.Seal();
   node_bytes_.assign(static_cast<size_t>(cluster_.node_count()), 0);

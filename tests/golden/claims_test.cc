@@ -1,13 +1,18 @@
-// The published claims (/work/shared/reference/published.md, README "Published claims vs
-// model") run through the scenarios in scenarios/claims/. Bands are fixed from the claim's
-// wording, never from the model: "~X" is X +-30%, "3-5x" is [3, 5].
+// The published claims (/work/shared/reference/published.md) run through the scenarios in
+// scenarios/claims/ with the measured defaults (docs/models.md sections 4-5).
 //
-// Where the model lands inside the band the test checks the band. Where it does not, the
-// test pins the model's own prediction (+-3%) so any change to it is noticed, and the gap
-// is explained in docs/models.md ("Claims the model does not reproduce") and the README;
-// a parameter is never tuned backwards to close a gap.
+// Each test does two separate things:
+//  1. It pins the model's own prediction (+-3%), so any change to a model or a default is
+//     noticed and docs/models.md section 6 and the README table are updated with it.
+//  2. It checks the prediction against the claim's band and asserts the verdict recorded in
+//     docs/models.md section 6: "in band" or "out of band". A claim the model misses is a
+//     documented "no", never a widened band or a tuned parameter; if a change moves a
+//     prediction across a band edge the test fails until the docs say so.
+// Bands come from the claim's wording, never from the model: "~X" is X +-30%, "3-5x" is
+// [3, 5], "up to 8x" is 8x +-30%, "~90% lower" is 87-93% (+-3 points).
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -34,12 +39,31 @@ double Mean(const SimResult& r, const std::string& group, const std::string& kin
   return 0;
 }
 
+enum class Verdict { kInBand, kOutOfBand };
+
+// Prints the comparison and checks both the pinned prediction and the documented verdict.
+void CheckClaim(const char* claim, double model, double pinned, double lo, double hi,
+                Verdict documented, uint64_t seed) {
+  const bool in_band = model >= lo && model <= hi;
+  std::printf("claim: %-44s model %9.3f  band [%g, %g]  %s\n", claim, model, lo, hi,
+              in_band ? "IN BAND" : "OUT OF BAND");
+  EXPECT_NEAR(model, pinned, pinned * 0.03)
+      << claim << ": the prediction moved; update docs/models.md section 6 and the README table "
+      << "(seed " << seed << ")";
+  if (documented == Verdict::kInBand) {
+    EXPECT_TRUE(in_band) << claim << " left its band; docs/models.md section 6 says it is in "
+                         << "(seed " << seed << ")";
+  } else {
+    EXPECT_FALSE(in_band) << claim << " is now in its band; docs/models.md section 6 explains "
+                          << "a miss: update it (seed " << seed << ")";
+  }
+}
+
 TEST(PublishedClaimsTest, ReadPerStorageNodeOverRdma) {
   const SimResult r = RunFile("scenarios/claims/per-node-read.yaml");
-  const double gbps = r.per_storage_bps_mean / 1e9;
-  std::printf("per-node RDMA read: model %.1f GB/s, published ~35 GB/s (band 24.5-45.5)\n", gbps);
-  // Known gap: the model is NIC-bound at 400GbE (98% RoCEv2 payload efficiency), 48.8 GB/s.
-  EXPECT_NEAR(gbps, 48.8, 48.8 * 0.03) << "seed " << r.seed;
+  // Known miss: NIC-bound at 400GbE with 98% RoCEv2 payload efficiency.
+  CheckClaim("~35 GB/s read per storage node (GB/s)", r.per_storage_bps_mean / 1e9, 48.1, 24.5, 45.5,
+             Verdict::kOutOfBand, r.seed);
   EXPECT_EQ(r.bottleneck.group + "." + r.bottleneck.kind, "storage.nic_tx");
 }
 
@@ -51,28 +75,38 @@ TEST(PublishedClaimsTest, LinearScalingTowardsTerabytesPerSecond) {
               one.aggregate_bps / 1e9, many.aggregate_bps / 1e9, eff * 100);
   // "Linear scaling ... to TB/s": >= 1 TB/s at 32 nodes and per-node throughput within 15%
   // of a single node's (random placement of requests costs some balance).
-  EXPECT_GE(many.aggregate_bps, 1e12) << "seed " << many.seed;
-  EXPECT_GE(eff, 0.85) << "seed " << many.seed;
+  CheckClaim("scales to TB/s: 32 nodes (TB/s)", many.aggregate_bps / 1e12, 1.503, 1.0, 1e9,
+             Verdict::kInBand, many.seed);
+  CheckClaim("linear scaling: per-node efficiency at 32", eff, 0.963, 0.85, 1.0, Verdict::kInBand,
+             many.seed);
 }
 
 TEST(PublishedClaimsTest, RdmaVersusTcpThroughputAndCpu) {
   const SimResult rdma = RunFile("scenarios/claims/rdma-vs-tcp.yaml", {"transport=rdma"});
   const SimResult tcp = RunFile("scenarios/claims/rdma-vs-tcp.yaml", {"transport=tcp"});
-  const double ratio = rdma.aggregate_bps / tcp.aggregate_bps;
   const double cpu_rdma = Mean(rdma, "storage", "cpu");
   const double cpu_tcp = Mean(tcp, "storage", "cpu");
-  const double saving = 1 - cpu_rdma / cpu_tcp;
-  std::printf("rdma/tcp throughput %.2fx (published 3-5x); storage CPU %.2f%% vs %.1f%%: %.1f%% lower "
-              "(published ~90%%, band 87-93%%)\n",
-              ratio, cpu_rdma * 100, cpu_tcp * 100, saving * 100);
-  // Known gaps: with the measured kernel-TCP cost (0.28 core-s/GB sending) a 64-core node
-  // needs ~14 cores for 400GbE, so TCP is not CPU-bound and both transports hit the NIC;
-  // and RDMA's CPU is only per-request HTTP handling, so the saving exceeds 90%.
-  EXPECT_NEAR(ratio, 0.99, 0.03) << "seed " << rdma.seed;
-  EXPECT_NEAR(cpu_tcp, 0.216, 0.216 * 0.05);
-  EXPECT_GT(saving, 0.99);
-  // What the claim is about does hold: TCP spends CPU per byte, RDMA does not.
+  std::printf("rdma %.1f GB/s, tcp %.1f GB/s; storage CPU %.2f%% vs %.2f%%\n", rdma.aggregate_bps / 1e9,
+              tcp.aggregate_bps / 1e9, cpu_rdma * 100, cpu_tcp * 100);
+  // Known misses: the measured TCP server cost (0.084 core-s/GB sending) needs ~4 of 64
+  // cores for 400GbE, so both transports are NIC-bound; the CPU saving is 94%, above 93%.
+  CheckClaim("RDMA 3-5x the throughput of TCP (ratio)", rdma.aggregate_bps / tcp.aggregate_bps, 0.99, 3,
+             5, Verdict::kOutOfBand, rdma.seed);
+  CheckClaim("~90% lower storage-node CPU (saving)", 1 - cpu_rdma / cpu_tcp, 0.943, 0.87, 0.93,
+             Verdict::kOutOfBand, tcp.seed);
   EXPECT_EQ(tcp.bottleneck.kind, "nic_tx");
+}
+
+TEST(PublishedClaimsTest, TcpBecomesCpuBoundOnlyWhenCoresAreScarce) {
+  // The mechanism behind the throughput claim, on the same scenario: TCP spends storage
+  // CPU per byte, RDMA does not, so with few enough cores TCP is CPU-bound and RDMA is not.
+  const SimResult rdma = RunFile("scenarios/claims/rdma-vs-tcp.yaml",
+                                 {"transport=rdma", "cluster.storage.node.cpu.cores=2"});
+  const SimResult tcp = RunFile("scenarios/claims/rdma-vs-tcp.yaml",
+                                {"transport=tcp", "cluster.storage.node.cpu.cores=2"});
+  EXPECT_EQ(rdma.bottleneck.group + "." + rdma.bottleneck.kind, "storage.nic_tx") << "seed " << rdma.seed;
+  EXPECT_EQ(tcp.bottleneck.group + "." + tcp.bottleneck.kind, "storage.cpu") << "seed " << tcp.seed;
+  EXPECT_GT(rdma.aggregate_bps, 1.5 * tcp.aggregate_bps) << "seed " << tcp.seed;
 }
 
 TEST(PublishedClaimsTest, VectorIndexBuildGpuRdmaVersusCpuTcp) {
@@ -81,11 +115,13 @@ TEST(PublishedClaimsTest, VectorIndexBuildGpuRdmaVersusCpuTcp) {
       RunFile("scenarios/claims/index-build.yaml", {"transport=tcp", "workloads.0.build_on=cpu"});
   ASSERT_EQ(gpu.workloads.size(), 1u);
   ASSERT_EQ(cpu.workloads.size(), 1u);
-  const double speedup = cpu.makespan.ToSeconds() / gpu.makespan.ToSeconds();
-  std::printf("index build: GPU+RDMA %.1f s, CPU+TCP %.1f s: %.1fx (published up to 8x, band 5.6-10.4)\n",
-              gpu.makespan.ToSeconds(), cpu.makespan.ToSeconds(), speedup);
-  EXPECT_GE(speedup, 8 * 0.7) << "seed " << gpu.seed;
-  EXPECT_LE(speedup, 8 * 1.3) << "seed " << gpu.seed;
+  std::printf("index build: GPU+RDMA %.1f s, CPU+TCP %.1f s\n", gpu.makespan.ToSeconds(),
+              cpu.makespan.ToSeconds());
+  // Known miss, above the band: CPU+TCP builds for 267 s on 64 cores and then waits on
+  // index write-backs, each one PUT stream bounded by one core's receive + MD5 at the
+  // storage node (3.08 core-s/GB: 0.32 GB/s).
+  CheckClaim("up to 8x faster index build (speed-up)", cpu.makespan.ToSeconds() / gpu.makespan.ToSeconds(),
+             11.04, 8 * 0.7, 8 * 1.3, Verdict::kOutOfBand, gpu.seed);
   EXPECT_EQ(gpu.bottleneck.kind, "gpu");
   EXPECT_EQ(cpu.bottleneck.kind, "cpu");
 }

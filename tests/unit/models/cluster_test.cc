@@ -19,14 +19,27 @@ std::map<std::string, double> Weights(const ClusterModel& c, const FlowSolver& s
 }
 
 struct Fixture {
-  explicit Fixture(Transport t, Topology topo = Topology::kStar) : solver(rt), cluster(rt, solver, Fabric(topo), {}, t) {
+  explicit Fixture(Transport t, Topology topo = Topology::kStar, CostSpec costs = {})
+      : solver(rt), cluster(rt, solver, Fabric(topo), costs, t) {
     NodeSpec storage;
     storage.drives.count = 4;
     NodeSpec gpu;
     gpu.gpus.count = 2;
-    cluster.AddNode("s", storage);
-    cluster.AddNode("c", gpu);
+    cluster.AddNode("s", storage, NodeRole::kStorage);
+    cluster.AddNode("c", gpu, NodeRole::kClient);
+    if (topo == Topology::kStar) cluster.AddNode("s2", storage, NodeRole::kStorage);
     cluster.Seal();
+  }
+  // Distinct round numbers per role and direction, so each weight shows which one it took.
+  static CostSpec TcpCosts() {
+    CostSpec c;
+    c.tcp.server_send_cpu_per_gb = core::Duration::Milliseconds(200);
+    c.tcp.server_recv_cpu_per_gb = core::Duration::Milliseconds(300);
+    c.tcp.client_send_cpu_per_gb = core::Duration::Milliseconds(500);
+    c.tcp.client_recv_cpu_per_gb = core::Duration::Milliseconds(700);
+    c.tcp.copy_cpu_per_gb = core::Duration::Milliseconds(100);
+    c.tcp.gpu_bounce_copies = 1;
+    return c;
   }
   static FabricSpec Fabric(Topology t) {
     FabricSpec f;
@@ -58,16 +71,39 @@ TEST(ClusterModelTest, RdmaGetIntoGpuMemoryBypassesClientHostMemoryAndCpu) {
 }
 
 TEST(ClusterModelTest, TcpGetIntoGpuMemoryBouncesThroughHostMemoryAndSpendsCpu) {
-  Fixture f(Transport::kTcp);
+  Fixture f(Transport::kTcp, Topology::kStar, Fixture::TcpCosts());
   double bound = 0;
   auto w = Weights(f.cluster, f.solver, {0, Buffer::kDrive, 0}, {1, Buffer::kGpu, 0}, &bound);
   EXPECT_DOUBLE_EQ(w["s.memory"], 4);  // drive DMA, copy (read + write), NIC DMA
-  EXPECT_DOUBLE_EQ(w["c.memory"], 4);  // NIC DMA, copy (read + write), host-to-device read
-  EXPECT_DOUBLE_EQ(w["s.cpu"], 0.28e-9);
-  EXPECT_DOUBLE_EQ(w["c.cpu"], 0.26e-9);
+  // NIC DMA, socket copy (read + write), staging copy (read + write), host-to-device read.
+  EXPECT_DOUBLE_EQ(w["c.memory"], 6);
+  EXPECT_DOUBLE_EQ(w["s.cpu"], 0.2e-9);          // server sending
+  EXPECT_DOUBLE_EQ(w["c.cpu"], 0.7e-9 + 0.1e-9);  // client receiving + one staging copy
   EXPECT_DOUBLE_EQ(w["c.gpu0_pcie_in"], 1);
   EXPECT_DOUBLE_EQ(w["s.nic_tx"], 1 / 0.990);
-  EXPECT_DOUBLE_EQ(bound, 1 / 0.28e-9);  // one core per stream
+  EXPECT_DOUBLE_EQ(bound, 1 / 0.8e-9);  // one core per stream, at the costlier end
+}
+
+TEST(ClusterModelTest, TcpCostsFollowTheRoleOfEachEnd) {
+  Fixture f(Transport::kTcp, Topology::kStar, Fixture::TcpCosts());
+  double bound = 0;
+  // PUT from client host memory: the client sends, the server receives.
+  auto put = Weights(f.cluster, f.solver, {1, Buffer::kHost, 0}, {0, Buffer::kDrive, 0}, &bound);
+  EXPECT_DOUBLE_EQ(put["c.cpu"], 0.5e-9);
+  EXPECT_DOUBLE_EQ(put["s.cpu"], 0.3e-9);
+  EXPECT_DOUBLE_EQ(put["c.memory"], 3);  // user buffer read by the copy (2) + NIC DMA (1)
+  // Storage to storage (an erasure-coded fragment): server costs on both ends.
+  auto peer = Weights(f.cluster, f.solver, {0, Buffer::kHost, 0}, {2, Buffer::kHost, 0}, &bound);
+  EXPECT_DOUBLE_EQ(peer["s.cpu"], 0.2e-9);
+  EXPECT_DOUBLE_EQ(peer["s2.cpu"], 0.3e-9);
+  EXPECT_DOUBLE_EQ(bound, 1 / 0.3e-9);
+  // No staging copy without a GPU buffer, and none at all when configured away.
+  CostSpec direct = Fixture::TcpCosts();
+  direct.tcp.gpu_bounce_copies = 0;
+  Fixture g(Transport::kTcp, Topology::kStar, direct);
+  auto w = Weights(g.cluster, g.solver, {0, Buffer::kDrive, 0}, {1, Buffer::kGpu, 0}, &bound);
+  EXPECT_DOUBLE_EQ(w["c.cpu"], 0.7e-9);
+  EXPECT_DOUBLE_EQ(w["c.memory"], 4);
 }
 
 TEST(ClusterModelTest, PutFromGpuWritesTheDrives) {

@@ -127,6 +127,27 @@ TEST(ScenarioLoaderTest, SetOverridesValuesAndAbsentKeysWithoutTouchingAliases) 
   EXPECT_EQ(r.value().workloads[0].streams, 3);
 }
 
+TEST(ScenarioLoaderTest, TcpCostsAreReadPerRoleAndTheOldKeysAreErrors) {
+  const std::string text = std::string(kBase) + R"(costs:
+  tcp: {server_send_cpu_per_gb: 100ms, server_recv_cpu_per_gb: 2s, client_send_cpu_per_gb: 300ms,
+        client_recv_cpu_per_gb: 400ms, gpu_bounce_copies: 2, copy_cpu_per_gb: 50ms}
+)";
+  auto r = LoadScenarioText(text, "x.yaml", {});
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  const models::TcpCosts& t = r.value().costs.tcp;
+  EXPECT_EQ(t.server_send_cpu_per_gb, core::Duration::Milliseconds(100));
+  EXPECT_EQ(t.server_recv_cpu_per_gb, core::Duration::Seconds(2));
+  EXPECT_EQ(t.client_send_cpu_per_gb, core::Duration::Milliseconds(300));
+  EXPECT_EQ(t.client_recv_cpu_per_gb, core::Duration::Milliseconds(400));
+  EXPECT_EQ(t.gpu_bounce_copies, 2);
+  EXPECT_EQ(t.copy_cpu_per_gb, core::Duration::Milliseconds(50));
+  // The previous calibration's keys (one send and one receive cost for every node) are gone.
+  const std::string old = std::string(kBase) + "costs:\n  tcp: {send_cpu_per_gb: 280ms}\n";
+  EXPECT_NE(LoadError(old).find("unknown key 'send_cpu_per_gb' in costs.tcp (did you mean"), std::string::npos)
+      << LoadError(old);
+  EXPECT_NE(LoadError(kBase, {"costs.tcp.gpu_bounce_copies=-1"}).find("gpu_bounce_copies"), std::string::npos);
+}
+
 TEST(ScenarioLoaderTest, SetErrorsNameTheSet) {
   EXPECT_EQ(LoadError(kBase, {"cluster.storage.count=0"}),
             "--set cluster.storage.count=0: cluster.storage.count must be >= 1 (got 0)");
