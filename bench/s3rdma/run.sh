@@ -72,11 +72,14 @@ done
 # The raw software NIC on the same machine: RDMA WRITE of 64 MiB over the UDP fabric.
 perf_best=0
 for r in $(seq "$repeat"); do
-  "$bin" perf write --fabric udp --port 0 --timeout 120 >/dev/null 2>"$tmp/perf_server.err" &
+  # A new file per run: the background job truncates its redirect only after the fork, so a
+  # reused name could still show the previous server's port.
+  perr="$tmp/perf_server.$r.err"
+  "$bin" perf write --fabric udp --port 0 --timeout 120 >/dev/null 2>"$perr" &
   psrv=$!
   pport=
   for _ in $(seq 200); do
-    pport=$(sed -n 's/.*waiting for a client on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$tmp/perf_server.err")
+    pport=$(sed -n 's/.*waiting for a client on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$perr" 2>/dev/null)
     [ -n "$pport" ] && break
     sleep 0.05
   done
