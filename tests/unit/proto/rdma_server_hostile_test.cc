@@ -19,11 +19,12 @@ using testing::RandomBytes;
 using testing::RdmaWorld;
 using testing::WorldOptions;
 
-class HostileTest : public ::testing::Test {
+class HostileTest : public ::testing::TestWithParam<bool> {
  protected:
   HostileTest() : w_(Options()) {}
   static WorldOptions Options() {
     WorldOptions o;
+    o.fs_store = GetParam();  // staged transfers instead of zero copy
     o.rdma.max_connections = 6;
     o.rdma.ack_timeout = 10;  // 4 ms: a dead peer is detected quickly (virtual time anyway)
     return o;
@@ -61,7 +62,7 @@ class HostileTest : public ::testing::Test {
   emu::QueuePair* qp_ = nullptr;
 };
 
-TEST_F(HostileTest, MalformedTokens) {
+TEST_P(HostileTest, MalformedTokens) {
   const std::string good = w_.Token(qp_, 0, 2 << 20);
   std::string upper = good;
   for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
@@ -90,7 +91,7 @@ TEST_F(HostileTest, MalformedTokens) {
   ExpectErrorThenRecovery(GetWithToken(upper), 400, "InvalidRDMAToken");
 }
 
-TEST_F(HostileTest, CuObjectDcTokenIsDeclined) {
+TEST_P(HostileTest, CuObjectDcTokenIsDeclined) {
   const std::string dc =
       "00007f3a5c000000:00100000:0000015a:0000:000123:1:00000000000000000000ffff0a000002";
   S3Response r = GetWithToken(dc);
@@ -98,14 +99,14 @@ TEST_F(HostileTest, CuObjectDcTokenIsDeclined) {
   ExpectErrorThenRecovery(r, 501, "NotImplemented");
 }
 
-TEST_F(HostileTest, TokenMustBeSigned) {
+TEST_P(HostileTest, TokenMustBeSigned) {
   HttpRequest req = w_.Request("GET", "/bkt/obj");
   w_.Sign(req);
   req.headers.emplace_back(std::string(kRdmaTokenHeader), w_.Token(qp_, 0, 2 << 20));
   ExpectErrorThenRecovery(w_.Send(std::move(req)), 403, "AccessDenied");
 }
 
-TEST_F(HostileTest, UnknownQpnAndAnotherKeysQpn) {
+TEST_P(HostileTest, UnknownQpnAndAnotherKeysQpn) {
   RcDescriptor d = w_.Descriptor(qp_);
   d.qpn = 0x777;
   ExpectErrorThenRecovery(GetWithToken(FormatRdmaToken(d, false, 0, 0)), 501,
@@ -124,7 +125,7 @@ TEST_F(HostileTest, UnknownQpnAndAnotherKeysQpn) {
   ExpectErrorThenRecovery(dr, 501, "RDMAConnectionNotFound");
 }
 
-TEST_F(HostileTest, BufferTooSmallAndOversizeRange) {
+TEST_P(HostileTest, BufferTooSmallAndOversizeRange) {
   ExpectErrorThenRecovery(GetWithToken(w_.Token(qp_, 0, data_.size() - 1)), 400,
                           "RDMABufferTooSmall");
   S3Response r = GetWithToken(w_.Token(qp_, 0, 1000), {{"range", "bytes=0-1000"}});
@@ -140,7 +141,7 @@ TEST_F(HostileTest, BufferTooSmallAndOversizeRange) {
   ExpectErrorThenRecovery(big, 400, "EntityTooLarge");
 }
 
-TEST_F(HostileTest, PutWithTokenAndBody) {
+TEST_P(HostileTest, PutWithTokenAndBody) {
   HttpRequest req = w_.Request("PUT", "/bkt/withbody",
                                {{std::string(kRdmaTokenHeader), w_.Token(qp_, 0, 5)}}, 5);
   w_.Sign(req, kCred, HexEncode(Sha256("hello")));
@@ -149,7 +150,7 @@ TEST_F(HostileTest, PutWithTokenAndBody) {
   ExpectErrorThenRecovery(r, 400, "InvalidRequest");
 }
 
-TEST_F(HostileTest, WrongRkeyFailsCleanlyAndReconnectWorks) {
+TEST_P(HostileTest, WrongRkeyFailsCleanlyAndReconnectWorks) {
   RcDescriptor d = w_.Descriptor(qp_);
   d.rkey += 1;
   const uint64_t base = reinterpret_cast<uint64_t>(w_.buf_.data());
@@ -173,7 +174,7 @@ TEST_F(HostileTest, WrongRkeyFailsCleanlyAndReconnectWorks) {
   ExpectErrorThenRecovery(put, 500, "RDMATransferFailed", /*reconnect=*/true);
 }
 
-TEST_F(HostileTest, ClientQpKilledMidTransfer) {
+TEST_P(HostileTest, ClientQpKilledMidTransfer) {
   core::Rng rng(4);
   const std::string big = RandomBytes(rng, 6 << 20);
   ASSERT_EQ(w_.Plain("PUT", "/bkt/big", big).status, 200);
@@ -210,7 +211,7 @@ TEST_F(HostileTest, ClientQpKilledMidTransfer) {
   EXPECT_EQ(w_.PlainGet("/bkt/big"), big);
 }
 
-TEST_F(HostileTest, ConnectExchangeErrors) {
+TEST_P(HostileTest, ConnectExchangeErrors) {
   // Conflict: the same (gid, qpn) again.
   S3Response again = w_.ConnectRequest(qp_);
   EXPECT_EQ(again.status, 409);
@@ -244,6 +245,9 @@ TEST_F(HostileTest, ConnectExchangeErrors) {
   ExpectErrorThenRecovery(flood, 503, "SlowDown");
   EXPECT_NE(w_.Connect(), nullptr);
 }
+
+INSTANTIATE_TEST_SUITE_P(Stores, HostileTest, ::testing::Values(false, true),
+                         [](const auto& info) { return info.param ? "FsStore" : "MemoryStore"; });
 
 TEST(RdmaNoFabricTest, TokenAndConnectAnswer501AndPlainStillWorks) {
   WorldOptions o;
