@@ -1,6 +1,8 @@
 // `s3rdma sim SCENARIO [--set k=v]... [--sweep k=v1,v2]... [--out DIR] [--seed N]`:
 // runs a YAML scenario on the models in virtual time and prints a summary; with sweeps,
-// runs the cross product and prints one table.
+// runs the cross product and prints one table. `--protocol real|both` runs the real
+// S3-over-RDMA server, client and software NIC over the modelled network instead of (or
+// beside) the models (docs/protocol-mode.md).
 #include <unistd.h>
 
 #include <chrono>
@@ -12,6 +14,7 @@
 #include <CLI/CLI.hpp>
 
 #include "cli/command.h"
+#include "sim/protocol_world.h"
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
@@ -26,6 +29,10 @@ struct SimOptions {
   std::string out;
   int64_t seed = -1;
   bool no_progress = false;
+  std::string protocol = "modelled";  // modelled | real | both
+  std::string fidelity = "flow";      // flow | packet (real)
+  std::string payload = "real";       // real | phantom
+  double loss = 0;                    // packet fidelity: drop probability
 };
 
 // A progress bar with ETA on stderr, only on a terminal and only once a run has taken
@@ -67,10 +74,88 @@ struct SweepAxis {
   std::vector<std::string> values;
 };
 
+// Prints the summary, the wall time line and writes outputs (into `dir` if not empty).
+int Report(const sim::SimResult& r, double wall, const std::string& dir) {
+  std::fputs(sim::FormatSummary(r).c_str(), stdout);
+  std::printf("wall       %.3f s for %llu events (%.2fM events/s), %llu flow solves (%.1f flows each)\n",
+              wall, static_cast<unsigned long long>(r.events),
+              wall > 0 ? static_cast<double>(r.events) / wall / 1e6 : 0.0,
+              static_cast<unsigned long long>(r.solves),
+              r.solves > 0 ? static_cast<double>(r.activities_solved) / static_cast<double>(r.solves) : 0.0);
+  if (!dir.empty()) {
+    if (auto st = sim::WriteOutputs(r, dir); !st.ok()) return Fail(st.message(), 1);
+    std::printf("outputs    %s/{results.json,utilisation.csv,timeseries.csv}\n", dir.c_str());
+  }
+  return 0;
+}
+
+// --protocol real|both: the real protocol code over the modelled network (and the models).
+int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimResult* out, bool quiet) {
+  sim::ProtocolOptions po;
+  auto fid = sim::ParseFidelity(o.fidelity);
+  if (!fid.ok()) return Fail("--fidelity: " + fid.status().message(), 2);
+  po.fidelity = fid.value();
+  if (o.payload != "real" && o.payload != "phantom") {
+    return Fail("--payload must be real or phantom (got '" + o.payload + "')", 2);
+  }
+  po.phantom_payloads = o.payload == "phantom";
+  if (o.loss > 0 && po.fidelity != sim::NetworkFidelity::kPacket) {
+    return Fail("--loss needs --fidelity packet (flow fidelity has no packets to lose)", 2);
+  }
+  po.faults.drop_probability = o.loss;
+  const std::string dir = !o.out.empty() ? o.out : cfg.out_dir;
+  sim::SimResult modelled;
+  double modelled_wall = 0;
+  if (o.protocol == "both") {
+    const auto t0 = std::chrono::steady_clock::now();
+    modelled = sim::RunScenario(cfg);
+    modelled_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!quiet) {
+      std::printf("=== modelled ===\n");
+      if (int rc = Report(modelled, modelled_wall, dir.empty() ? "" : dir + "/modelled"); rc != 0) return rc;
+    }
+  }
+  ProgressBar bar(!o.no_progress && !quiet);
+  sim::RunOptions ro;
+  ro.progress = [&bar](double f) { bar.Update(f); };
+  const auto t0 = std::chrono::steady_clock::now();
+  auto run = sim::RunProtocolScenario(cfg, po, ro);
+  bar.Clear();
+  if (!run.ok()) return Fail(run.status().message(), 2);
+  const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  *out = run->result;
+  const sim::ProtocolStats& ps = run->stats;
+  if (!quiet) {
+    if (o.protocol == "both") std::printf("\n=== real protocol (%s fidelity, %s payloads) ===\n", o.fidelity.c_str(), o.payload.c_str());
+    if (int rc = Report(run->result, wall, dir.empty() ? "" : (o.protocol == "both" ? dir + "/real" : dir)); rc != 0) return rc;
+    std::printf("protocol   %s fidelity, %s payloads: %lld requests ok, %lld errors, %lld byte mismatches; "
+                "%llu packets, %llu flows, %llu dropped, %llu NAKs+duplicates, %llu RDMA connects\n",
+                o.fidelity.c_str(), o.payload.c_str(), static_cast<long long>(ps.requests_ok),
+                static_cast<long long>(ps.request_errors), static_cast<long long>(ps.verify_failures),
+                static_cast<unsigned long long>(ps.packets), static_cast<unsigned long long>(ps.flows),
+                static_cast<unsigned long long>(ps.dropped),
+                static_cast<unsigned long long>(ps.recovery_events), static_cast<unsigned long long>(ps.rdma_connects));
+    if (ps.clamped_sizes > 0) {
+      std::printf("note       %lld object sizes above the 4-sigma object size were clamped\n",
+                  static_cast<long long>(ps.clamped_sizes));
+    }
+    if (o.protocol == "both") {
+      std::printf("\n%s", sim::FormatComparison(modelled, run->result).c_str());
+      std::printf("  %-28s %12.3f s %12.3f s %8.1fx\n", "wall time", modelled_wall, wall,
+                  modelled_wall > 0 ? wall / modelled_wall : 0.0);
+    }
+  }
+  if (ps.request_errors > 0 || ps.verify_failures > 0) {
+    return Fail("protocol run failed: " + ps.first_error, 1);
+  }
+  return 0;
+}
+
 int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimResult* out,
            bool quiet) {
   auto cfg = sim::LoadScenarioFile(o.scenario, sets);
   if (!cfg.ok()) return Fail(cfg.status().message(), 2);
+  if (o.protocol != "modelled") return RunProtocol(o, cfg.value(), out, quiet);
   ProgressBar bar(!o.no_progress && !quiet);
   sim::RunOptions ro;
   ro.progress = [&bar](double f) { bar.Update(f); };
@@ -184,6 +269,16 @@ void AddSimCommand(CLI::App& app, CommandRunner& run) {
   sub->add_option("--out", o->out, "Write results.json, utilisation.csv, timeseries.csv here");
   sub->add_option("--seed", o->seed, "Seed (overrides the scenario's)")->check(CLI::NonNegativeNumber);
   sub->add_flag("--no-progress", o->no_progress, "Never draw the progress bar");
+  sub->add_option("--protocol", o->protocol,
+                  "modelled (the models), real (the real S3-over-RDMA server, client and software NIC "
+                  "over the modelled network) or both (side by side)")
+      ->check(CLI::IsMember({"modelled", "real", "both"}));
+  sub->add_option("--fidelity", o->fidelity, "Protocol mode network fidelity: flow or packet")
+      ->check(CLI::IsMember({"flow", "packet"}));
+  sub->add_option("--payload", o->payload, "Protocol mode payloads: real (bytes carried and checked) or phantom (sizes only)")
+      ->check(CLI::IsMember({"real", "phantom"}));
+  sub->add_option("--loss", o->loss, "Protocol mode, packet fidelity: packet drop probability")
+      ->check(CLI::Range(0.0, 1.0));
   sub->callback([o, &run] { run = [o] { return RunSim(*o); }; });
 }
 

@@ -67,6 +67,8 @@ core::Result<std::unique_ptr<Device>> Device::Open(Fabric& fabric, const NodeAdd
   }
   std::unique_ptr<Device> dev(new Device(fabric.runtime(), options));
   Device* raw = dev.get();
+  dev->message_mtu_bytes_ = fabric.message_mtu_bytes();
+  dev->phantom_payloads_ = fabric.phantom_payloads();
   auto port = fabric.Attach(address, [raw](RocePacket p) { raw->OnPacket(std::move(p)); });
   if (!port.ok()) return port.status();
   dev->port_ = std::move(port).value();

@@ -97,6 +97,18 @@ class Fabric {
                                                            ReceiveCallback on_receive) = 0;
   // The runtime on which callbacks and deliveries run.
   virtual core::Runtime& runtime() = 0;
+
+  // Simulation-only capabilities a fabric may advertise; every real fabric (UdpFabric,
+  // InProcFabric) keeps the defaults. Devices read them once, at Device::Open.
+  // - message_mtu_bytes() > 0: every QP of a device on this fabric segments messages by this
+  //   many bytes instead of its path MTU (e.g. 2^31: one packet per message, so a flow-level
+  //   fabric sees one packet per RDMA message). The RC engine (PSNs, ACKs, retransmission)
+  //   still runs per packet. Such packets may exceed a UDP datagram and are never encoded.
+  // - phantom_payloads(): payloads carry sizes only (Payload::Phantom): devices never read
+  //   or write the bytes of registered memory, so memory regions may name address ranges
+  //   with no memory behind them (phantom MRs); a transfer only counts bytes.
+  virtual uint32_t message_mtu_bytes() const { return 0; }
+  virtual bool phantom_payloads() const { return false; }
 };
 
 }  // namespace s3rdma::emu

@@ -130,7 +130,7 @@ Payload Payload::Slice(size_t offset, size_t size) const {
   S3_CHECK_MSG(offset <= size_ && size <= size_ - offset, "Payload::Slice out of range");
   if (size == 0) return Payload();
   Payload p(*this);
-  p.data_ = data_ + offset;
+  p.data_ = phantom() ? nullptr : data_ + offset;
   p.size_ = size;
   return p;
 }

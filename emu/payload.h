@@ -36,6 +36,10 @@ class Payload {
   static Payload CopyOf(std::span<const uint8_t> bytes);
   // A new payload of `size` uninitialised bytes, to be filled through mutable_data().
   static Payload Allocate(size_t size);
+  // A phantom payload: it has a size and no bytes (data() is null), for simulations whose
+  // fabric carries sizes only (Fabric::phantom_payloads()). Never encoded, copied or
+  // checksummed; Slice() of a phantom payload is phantom.
+  static Payload Phantom(size_t size) { return Payload(nullptr, nullptr, size); }
 
   // The sub-range [offset, offset + size) sharing this payload's block.
   // REQUIRES: offset + size <= this->size().
@@ -44,6 +48,7 @@ class Payload {
   const uint8_t* data() const { return data_; }
   size_t size() const { return size_; }
   bool empty() const { return size_ == 0; }
+  bool phantom() const { return data_ == nullptr && size_ > 0; }
   std::span<const uint8_t> span() const { return {data_, size_}; }
 
   // Writable bytes. REQUIRES: this Payload is the only reference to its block (checked).

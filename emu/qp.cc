@@ -130,7 +130,7 @@ int RcQp::Modify(const QpAttr& a, uint32_t mask) {
   if (attrs & kQpAttrAccessFlags) attr_.qp_access_flags = a.qp_access_flags;
   if (attrs & kQpAttrPathMtu) {
     attr_.path_mtu = a.path_mtu;
-    mtu_bytes_ = MtuBytes(a.path_mtu);
+    mtu_bytes_ = PacketBytes(a.path_mtu);
   }
   if (attrs & kQpAttrAv) {
     attr_.dest_gid = a.dest_gid;
@@ -177,7 +177,7 @@ int RcQp::Modify(const QpAttr& a, uint32_t mask) {
     resources_.clear();
     msn_ = 0;
     attr_ = QpAttr{};
-    mtu_bytes_ = MtuBytes(attr_.path_mtu);
+    mtu_bytes_ = PacketBytes(attr_.path_mtu);
     state_ = QpState::kReset;
   } else {
     state_ = to;
@@ -233,7 +233,7 @@ int RcQp::PostSend(const SendWr& wr) {
   std::copy(wr.sg_list.begin(), wr.sg_list.end(), w.sge.begin());
   w.is_inline = is_inline;
   w.length = static_cast<uint32_t>(len);
-  if (is_inline) {
+  if (is_inline && !phantom()) {
     w.inline_data.resize(len);
     uint64_t off = 0;
     for (const Sge& s : wr.sg_list) {
@@ -371,6 +371,13 @@ bool RcQp::SgesValid(const Sge* sge, uint32_t n, uint32_t access) const {
   return true;
 }
 
+uint32_t RcQp::PacketBytes(Mtu path_mtu) const {
+  const uint32_t message_mtu = device_->message_mtu_bytes();
+  return message_mtu > 0 ? message_mtu : MtuBytes(path_mtu);
+}
+
+bool RcQp::phantom() const { return device_->phantom_payloads(); }
+
 void RcQp::GatherFromSges(const Sge* sge, uint32_t n, uint64_t offset, uint8_t* dst,
                           size_t len) const {
   for (uint32_t i = 0; i < n && len > 0; ++i) {
@@ -394,8 +401,10 @@ bool RcQp::ScatterToSges(const Sge* sge, uint32_t n, uint64_t offset, const uint
       continue;
     }
     size_t take = std::min<uint64_t>(sge[i].length - offset, len);
-    std::memcpy(reinterpret_cast<void*>(sge[i].addr + offset), src, take);
-    src += take;
+    if (src != nullptr) {
+      std::memcpy(reinterpret_cast<void*>(sge[i].addr + offset), src, take);
+      src += take;
+    }
     len -= take;
     offset = 0;
   }

@@ -136,7 +136,7 @@ void RcQp::OnResponse(RocePacket&& pkt) {
     uint64_t orig = pkt.atomic_ack.original_data;
     uint8_t bytes[8];
     std::memcpy(bytes, &orig, 8);
-    ScatterToSges(w.sge.data(), w.num_sge, 0, bytes, 8);
+    ScatterToSges(w.sge.data(), w.num_sge, 0, phantom() ? nullptr : bytes, 8);
     comp_psn_ = PsnAdd(psn, 1);
     --rd_outstanding_;
     CompleteSend(w, WcStatus::kSuccess);

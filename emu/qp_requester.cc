@@ -147,7 +147,9 @@ void RcQp::SendNextPacket(SendWqe& w) {
       }
       if (last && imm) pkt.immediate = w.imm_data;
       if (last && (w.send_flags & kSendSolicited)) pkt.bth.solicited_event = true;
-      if (len > 0) {
+      if (len > 0 && phantom()) {
+        pkt.payload = Payload::Phantom(len);  // sizes only: memory is never read
+      } else if (len > 0) {
         // The one copy on the send side: user memory -> packet payload.
         pkt.payload = Payload::Allocate(len);
         uint8_t* dst = pkt.payload.mutable_data();

@@ -75,7 +75,9 @@ void RcQp::SendReadResponses(const Reth& reth, uint32_t first_psn) {
     if (p.info().has_aeth) p.aeth = Aeth::Ack(msn_);
     uint32_t off = i * mtu();
     uint32_t plen = std::min(mtu(), len - off);
-    if (plen > 0) {
+    if (plen > 0 && phantom()) {
+      p.payload = Payload::Phantom(plen);
+    } else if (plen > 0) {
       p.payload = Payload::Allocate(plen);
       std::memcpy(p.payload.mutable_data(),
                   reinterpret_cast<const void*>(reth.virtual_address + off), plen);
@@ -206,7 +208,9 @@ void RcQp::OnRequest(RocePacket&& pkt) {
         return;
       }
       // The one copy on the receive side: packet payload -> registered memory.
-      std::memcpy(reinterpret_cast<void*>(write_va_ + resp_offset_), pkt.payload.data(), plen);
+      if (!pkt.payload.phantom()) {
+        std::memcpy(reinterpret_cast<void*>(write_va_ + resp_offset_), pkt.payload.data(), plen);
+      }
     }
     resp_offset_ += plen;
     if (final_pkt) {
@@ -254,12 +258,15 @@ void RcQp::OnRequest(RocePacket&& pkt) {
     }
     // Atomic with respect to every other access through this device: the engine runs on
     // one thread.
-    uint64_t orig;
-    void* target = reinterpret_cast<void*>(a.virtual_address);
-    std::memcpy(&orig, target, 8);
-    uint64_t val = op == Opcode::kCompareSwap ? (orig == a.compare ? a.swap_or_add : orig)
-                                              : orig + a.swap_or_add;
-    std::memcpy(target, &val, 8);
+    // A phantom device has no memory behind its regions: the original value reads as 0.
+    uint64_t orig = 0;
+    if (!phantom()) {
+      void* target = reinterpret_cast<void*>(a.virtual_address);
+      std::memcpy(&orig, target, 8);
+      uint64_t val = op == Opcode::kCompareSwap ? (orig == a.compare ? a.swap_or_add : orig)
+                                                : orig + a.swap_or_add;
+      std::memcpy(target, &val, 8);
+    }
     Resource res;
     res.is_read = false;
     res.first_psn = psn;

@@ -99,6 +99,12 @@ class RcQp {
 
   // ---- qp.cc ----
   uint32_t mtu() const { return mtu_bytes_; }
+  // Bytes per packet for `path_mtu`: the device's simulation-only message MTU when its
+  // fabric advertises one (Fabric::message_mtu_bytes), else the path MTU.
+  uint32_t PacketBytes(Mtu path_mtu) const;
+  // True when the device's fabric carries phantom payloads: no byte of registered memory is
+  // ever read or written (Fabric::phantom_payloads).
+  bool phantom() const;
   SendWqe& sq(size_t idx) { return sq_[idx % sq_.size()]; }
   RecvWqe& rq(size_t idx) { return rq_[idx % rq_.size()]; }
   bool SqEmpty() const { return sq_head_ == sq_tail_; }
@@ -116,7 +122,8 @@ class RcQp {
   // Copies between a message (offset within the SGE list) and flat bytes.
   void GatherFromSges(const Sge* sge, uint32_t n, uint64_t offset, uint8_t* dst,
                       size_t len) const;
-  // Returns false if the SGEs cannot hold [offset, offset+len).
+  // Returns false if the SGEs cannot hold [offset, offset+len). A null `src` (a phantom
+  // payload) places nothing.
   bool ScatterToSges(const Sge* sge, uint32_t n, uint64_t offset, const uint8_t* src,
                      size_t len) const;
 

@@ -390,6 +390,9 @@ class Device {
   core::Runtime& runtime() const { return runtime_; }
   const DeviceOptions& options() const { return options_; }
   const PortStats& port_stats() const { return port_->stats(); }
+  // From the fabric at Open (see Fabric::message_mtu_bytes / phantom_payloads).
+  uint32_t message_mtu_bytes() const { return message_mtu_bytes_; }
+  bool phantom_payloads() const { return phantom_payloads_; }
   // Packets received that named no live QP or were not RC requests/responses we handle.
   uint64_t unknown_qp_packets() const { return unknown_qp_packets_; }
 
@@ -427,6 +430,8 @@ class Device {
   std::vector<RcQp*> qps_;
   std::vector<uint32_t> free_qp_slots_;
   uint64_t unknown_qp_packets_ = 0;
+  uint32_t message_mtu_bytes_ = 0;
+  bool phantom_payloads_ = false;
   int live_objects_ = 0;
   uint32_t next_mr_gen_ = 0x5a;
 };
