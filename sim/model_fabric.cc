@@ -70,6 +70,7 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
   std::vector<char> link;
   std::vector<Time> link_free;
   std::map<std::pair<int, int>, std::vector<ResourceId>> routes;
+  std::map<std::pair<int, int>, std::vector<ResourceUse>> host_uses;
   std::map<PairKey, std::deque<std::shared_ptr<Pending>>> pairs;
 
   const std::vector<ResourceId>& Route(int src, int dst) {
@@ -81,6 +82,19 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
                                                        {dst, models::Buffer::kHost, 0},
                                                        core::Bytes(1 << 20), &bound)) {
         if (link[u.resource]) it->second.push_back(u.resource);
+      }
+    }
+    return it->second;
+  }
+
+  // The non-link resources of a large transfer between the two data endpoints, per byte.
+  const std::vector<ResourceUse>& HostUses(int src, int dst, const models::Endpoint& src_ep,
+                                           const models::Endpoint& dst_ep) {
+    auto [it, inserted] = host_uses.try_emplace({src, dst});
+    if (inserted) {
+      double bound = 0;
+      for (const ResourceUse& u : cluster.TransferUses(src_ep, dst_ep, core::Bytes(64 << 20), &bound)) {
+        if (!link[u.resource]) it->second.push_back(u);
       }
     }
     return it->second;
@@ -170,10 +184,11 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
     const int64_t wire = static_cast<int64_t>(packet.frame_bytes()) + kWireOverheadBytes;
     const uint64_t bytes = packet.payload.size();
     if (bytes > 0 && src_node != dst_node) {
-      // Non-link resources (memory, PCIe, drives) are accounted, not queued.
-      double bound = 0;
-      for (const ResourceUse& u : cluster.TransferUses(src_ep, dst_ep, core::Bytes(static_cast<int64_t>(bytes)), &bound)) {
-        if (!link[u.resource]) extra[u.resource] += u.weight * static_cast<double>(bytes);
+      // Non-link resources (memory, PCIe, drives) are accounted, not queued, at the weights
+      // of a large transfer: a packet is a piece of one, and the drives read it in io_size
+      // I/Os, not one I/O per packet.
+      for (const ResourceUse& u : HostUses(src_node, dst_node, src_ep, dst_ep)) {
+        extra[u.resource] += u.weight * static_cast<double>(bytes);
       }
     }
     const uint32_t dst_ip = packet.address.dst_ip;

@@ -104,6 +104,7 @@ class ProtocolWorld {
     std::unique_ptr<ModelTransport> transport;
     std::unique_ptr<proto::RdmaClient> client;
     proto::RdmaBuffer buffer;  // the client node's whole area
+    int connections = 1;
   };
   struct ClientNode {
     std::unique_ptr<emu::Device> device;
@@ -157,6 +158,7 @@ class ProtocolWorld {
   std::vector<WorkloadState> wl_;
   std::vector<int64_t> node_bytes_;
   uint64_t slot_bytes_ = 0;
+  int64_t client_streams_ = 0;  // streams per client node, all workloads
   int64_t active_streams_ = 0;
   int64_t total_expected_ = 0;
   int64_t done_ = 0;
@@ -253,6 +255,7 @@ Status ProtocolWorld::Build() {
     slots += c_.workloads[i].streams;
   }
   slot_bytes_ = (slot_bytes_ + 4095) / 4096 * 4096;
+  client_streams_ = slots;
 
   proto::RdmaServerOptions ro;
   if (p_.fidelity == NetworkFidelity::kFlow) {
@@ -262,6 +265,13 @@ Status ProtocolWorld::Build() {
     ro.chunk_bytes = std::clamp<uint64_t>(slot_bytes_, 4096, 64ull << 20);
   }
   ro.staging_bytes = ro.chunk_bytes * 16;
+  if (p_.fidelity == NetworkFidelity::kFlow) {
+    // A message is one packet here, acknowledged only when the whole flow has arrived; under
+    // heavy sharing that can take longer than any real ACK timeout, which would resend whole
+    // messages (congestion collapse that real per-packet ACKs prevent). Flow fidelity loses
+    // nothing, so the server's ACK timer is off (0 = infinite, ibverbs' meaning).
+    ro.ack_timeout = 0;
+  }
   ro.psn_seed = c_.seed;
   proto::ServiceConfig sc;
   sc.unix_time_at_runtime_zero = kEpochUnix;
@@ -329,7 +339,12 @@ ProtocolWorld::Link* ProtocolWorld::GetLink(int client, int server, bool control
                                                      ClientNodeIndex(client), StorageNodeIndex(server),
                                                      control_costs);
   proto::RdmaClientOptions opts;
+  // Enough QPs that the server runs every stream's request at once (it runs at most
+  // max_requests_per_connection per QP and queues the rest), as modelled mode does.
+  const int64_t per_conn = storage_[static_cast<size_t>(server)].rdma->max_requests_per_connection();
+  opts.connections = static_cast<int>(std::clamp<int64_t>((client_streams_ + per_conn - 1) / per_conn, 1, 64));
   opts.seed = rng_.Fork("client").Fork(static_cast<uint64_t>(client) << 20 | static_cast<uint64_t>(server)).NextU64();
+  link->connections = opts.connections;
   auto rc = proto::RdmaClient::Create(*cn.device, {link->transport.get()}, opts);
   S3_CHECK_MSG(rc.ok(), rc.status().ToString());
   link->client = std::move(rc).value();
@@ -528,8 +543,10 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
       stats_.http_fallbacks += link->client->stats().http_fallbacks;
       // The client's QPs are the responders of the server's WRITEs and READs: lost packets
       // show there as sequence NAKs sent and duplicates received (go-back-N resends).
-      if (emu::QueuePair* qp = link->client->connected() > 0 ? link->client->QpForTesting(0) : nullptr) {
-        stats_.recovery_events += qp->stats().seq_naks_sent + qp->stats().duplicates_received;
+      for (int q = 0; q < link->connections; ++q) {
+        if (emu::QueuePair* qp = link->client->QpForTesting(q)) {
+          stats_.recovery_events += qp->stats().seq_naks_sent + qp->stats().duplicates_received;
+        }
       }
     }
   }
