@@ -62,7 +62,7 @@ void CheckClaim(const char* claim, double model, double pinned, double lo, doubl
 TEST(PublishedClaimsTest, ReadPerStorageNodeOverRdma) {
   const SimResult r = RunFile("scenarios/claims/per-node-read.yaml");
   // Known miss: NIC-bound at 400GbE with 98% RoCEv2 payload efficiency.
-  CheckClaim("~35 GB/s read per storage node (GB/s)", r.per_storage_bps_mean / 1e9, 48.1, 24.5, 45.5,
+  CheckClaim("~35 GB/s read per storage node (GB/s)", r.per_storage_bps_mean / 1e9, 48.0, 24.5, 45.5,
              Verdict::kOutOfBand, r.seed);
   EXPECT_EQ(r.bottleneck.group + "." + r.bottleneck.kind, "storage.nic_tx");
 }
@@ -77,7 +77,7 @@ TEST(PublishedClaimsTest, LinearScalingTowardsTerabytesPerSecond) {
   // of a single node's (random placement of requests costs some balance).
   CheckClaim("scales to TB/s: 32 nodes (TB/s)", many.aggregate_bps / 1e12, 1.503, 1.0, 1e9,
              Verdict::kInBand, many.seed);
-  CheckClaim("linear scaling: per-node efficiency at 32", eff, 0.963, 0.85, 1.0, Verdict::kInBand,
+  CheckClaim("linear scaling: per-node efficiency at 32", eff, 0.964, 0.85, 1.0, Verdict::kInBand,
              many.seed);
 }
 
@@ -89,10 +89,11 @@ TEST(PublishedClaimsTest, RdmaVersusTcpThroughputAndCpu) {
   std::printf("rdma %.1f GB/s, tcp %.1f GB/s; storage CPU %.2f%% vs %.2f%%\n", rdma.aggregate_bps / 1e9,
               tcp.aggregate_bps / 1e9, cpu_rdma * 100, cpu_tcp * 100);
   // Known misses: the measured TCP server cost (0.084 core-s/GB sending) needs ~4 of 64
-  // cores for 400GbE, so both transports are NIC-bound; the CPU saving is 94%, above 93%.
-  CheckClaim("RDMA 3-5x the throughput of TCP (ratio)", rdma.aggregate_bps / tcp.aggregate_bps, 0.99, 3,
+  // cores for 400GbE, so both transports are NIC-bound; the CPU saving is 93.2%, just above
+  // 93% (within the noise of the measured per-request costs; docs/models.md section 6).
+  CheckClaim("RDMA 3-5x the throughput of TCP (ratio)", rdma.aggregate_bps / tcp.aggregate_bps, 0.988, 3,
              5, Verdict::kOutOfBand, rdma.seed);
-  CheckClaim("~90% lower storage-node CPU (saving)", 1 - cpu_rdma / cpu_tcp, 0.943, 0.87, 0.93,
+  CheckClaim("~90% lower storage-node CPU (saving)", 1 - cpu_rdma / cpu_tcp, 0.932, 0.87, 0.93,
              Verdict::kOutOfBand, tcp.seed);
   EXPECT_EQ(tcp.bottleneck.kind, "nic_tx");
 }
