@@ -1,4 +1,6 @@
-// Completion queues: a fixed ring of completions plus a one-shot notification.
+// Completion queues: a ring of completions plus a one-shot notification. The ring grows on
+// demand up to the CQ's size, so a large, mostly idle CQ (a server's, sized for its worst
+// case) costs little memory: a simulation creates thousands of them.
 #include <algorithm>
 
 #include "core/check.h"
@@ -7,7 +9,7 @@
 namespace s3rdma::emu {
 
 CompletionQueue::CompletionQueue(Device* device, int cqe)
-    : device_(device), ring_(static_cast<size_t>(cqe)) {
+    : device_(device), capacity_(static_cast<size_t>(cqe)), ring_(std::min<size_t>(capacity_, 64)) {
   ++device_->live_objects_;
 }
 
@@ -27,6 +29,12 @@ int CompletionQueue::Poll(std::span<WorkCompletion> out) {
 }
 
 void CompletionQueue::Push(const WorkCompletion& wc) {
+  if (count_ == ring_.size() && ring_.size() < capacity_) {
+    std::vector<WorkCompletion> bigger(std::min(capacity_, ring_.size() * 2));
+    for (size_t i = 0; i < count_; ++i) bigger[i] = ring_[(head_ + i) % ring_.size()];
+    ring_ = std::move(bigger);
+    head_ = 0;
+  }
   if (count_ == ring_.size()) {
     // A real CQ overflow is an asynchronous error the application must avoid by sizing the
     // CQ; we count it rather than abort so a misbehaving program can be diagnosed.

@@ -29,9 +29,8 @@ RcQp::RcQp(ProtectionDomain* pd, const QpInitAttr& init)
       send_cq_(init.send_cq),
       recv_cq_(init.recv_cq),
       cap_(init.cap),
-      sq_sig_all_(init.sq_sig_all),
-      sq_(init.cap.max_send_wr),
-      rq_(std::max<uint32_t>(init.cap.max_recv_wr, 1)) {
+      sq_sig_all_(init.sq_sig_all) {
+  // The rings are allocated at the first Post (many QPs only ever respond).
   qpn_ = device_->AddQp(this);
   ++send_cq_->users_;
   ++recv_cq_->users_;
@@ -213,7 +212,8 @@ int RcQp::PostSend(const SendWr& wr) {
     if (wr.opcode == WrOpcode::kRdmaRead || atomic) return EINVAL;
     if (len > cap_.max_inline_data) return EINVAL;
   }
-  if (sq_tail_ - sq_head_ >= sq_.size()) return ENOMEM;
+  if (sq_tail_ - sq_head_ >= cap_.max_send_wr) return ENOMEM;
+  if (sq_.empty()) sq_.resize(cap_.max_send_wr);
 
   SendWqe& w = sq(sq_tail_);
   w.wr_id = wr.wr_id;
@@ -266,6 +266,7 @@ int RcQp::PostRecv(const RecvWr& wr) {
   if (state_ == QpState::kReset) return EINVAL;
   if (wr.sg_list.size() > cap_.max_recv_sge) return EINVAL;
   if (cap_.max_recv_wr == 0 || rq_tail_ - rq_head_ >= cap_.max_recv_wr) return ENOMEM;
+  if (rq_.empty()) rq_.resize(cap_.max_recv_wr);
   RecvWqe& w = rq(rq_tail_);
   w.wr_id = wr.wr_id;
   w.num_sge = static_cast<uint32_t>(wr.sg_list.size());

@@ -217,7 +217,7 @@ class CompletionQueue {
   int Poll(std::span<WorkCompletion> out);
   // Completions waiting to be polled.
   size_t size() const { return count_; }
-  int capacity() const { return static_cast<int>(ring_.size()); }
+  int capacity() const { return static_cast<int>(capacity_); }
   // Completions lost because the CQ was full (ibverbs raises IBV_EVENT_CQ_ERR; here the
   // counter says it happened and the completions are dropped).
   uint64_t overflows() const { return overflows_; }
@@ -236,7 +236,8 @@ class CompletionQueue {
   CompletionQueue(Device* device, int cqe);
   Device* device_;
   int users_ = 0;  // QPs using this CQ
-  std::vector<WorkCompletion> ring_;
+  size_t capacity_;
+  std::vector<WorkCompletion> ring_;  // grows up to capacity_
   size_t head_ = 0;
   size_t count_ = 0;
   uint64_t overflows_ = 0;

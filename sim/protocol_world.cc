@@ -273,6 +273,11 @@ Status ProtocolWorld::Build() {
     ro.ack_timeout = 0;
   }
   ro.psn_seed = c_.seed;
+  // Every client may connect every QP it opens (GetLink) to every server.
+  ro.max_connections = std::max<size_t>(
+      ro.max_connections, static_cast<size_t>(c_.clients.count) *
+                              static_cast<size_t>((client_streams_ + ro.max_requests_per_connection - 1) /
+                                                  ro.max_requests_per_connection));
   proto::ServiceConfig sc;
   sc.unix_time_at_runtime_zero = kEpochUnix;
   sc.max_object_bytes = std::max<uint64_t>(sc.max_object_bytes, slot_bytes_);
