@@ -372,7 +372,8 @@ int RunRdmaGet(const ClientFlags& f, Session& s, const S3Uri& u, const std::stri
   const std::string tmp = file + ".s3rdma-partial";
   std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
   if (out == nullptr) return Fail("get: cannot write " + tmp);
-  const bool wrote = std::fwrite(memory.data(), 1, bytes, out) == bytes;
+  // (An empty object has no buffer: fwrite must not see its null pointer.)
+  const bool wrote = bytes == 0 || std::fwrite(memory.data(), 1, bytes, out) == bytes;
   if (to_stdout) {
     std::fflush(stdout);
     if (!wrote) return Fail("get: write to stdout failed");
