@@ -213,7 +213,13 @@ int RcQp::PostSend(const SendWr& wr) {
     if (len > cap_.max_inline_data) return EINVAL;
   }
   if (sq_tail_ - sq_head_ >= cap_.max_send_wr) return ENOMEM;
-  if (sq_.empty()) sq_.resize(cap_.max_send_wr);
+  if (sq_tail_ - sq_head_ == sq_.size()) {
+    // Grow (doubling, up to max_send_wr): WQE idx lives at idx % size, so re-place the
+    // outstanding ones.
+    std::vector<SendWqe> bigger(std::min<size_t>(cap_.max_send_wr, std::max<size_t>(8, sq_.size() * 2)));
+    for (uint64_t i = sq_head_; i != sq_tail_; ++i) bigger[i % bigger.size()] = std::move(sq(i));
+    sq_ = std::move(bigger);
+  }
 
   SendWqe& w = sq(sq_tail_);
   w.wr_id = wr.wr_id;

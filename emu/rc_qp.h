@@ -181,7 +181,8 @@ class RcQp {
   NodeAddress dest_addr_;  // from the AV
   std::shared_ptr<char> alive_ = std::make_shared<char>(0);
 
-  // Send queue ring: [sq_head_, sq_tail_) are posted and not yet completed;
+  // Send queue ring (grown on demand up to cap_.max_send_wr; WQE idx is at idx % size):
+  // [sq_head_, sq_tail_) are posted and not yet completed;
   // [sq_head_, req_idx_) have been (at least partly) sent.
   std::vector<SendWqe> sq_;
   uint64_t sq_head_ = 0;

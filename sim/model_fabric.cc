@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <deque>
+#include <unordered_map>
 #include <string>
 #include <utility>
 
@@ -44,7 +45,7 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
     emu::RocePacket packet;
     bool ready = false;
   };
-  using PairKey = std::pair<uint32_t, uint32_t>;
+  using PairKey = uint64_t;  // src ipv4 << 32 | dst ipv4
 
   Impl(core::VirtualRuntime& rt, models::FlowSolver& s, const models::ClusterModel& c,
        ModelFabricConfig cfg)
@@ -71,7 +72,8 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
   std::vector<Time> link_free;
   std::map<std::pair<int, int>, std::vector<ResourceId>> routes;
   std::map<std::pair<int, int>, std::vector<ResourceUse>> host_uses;
-  std::map<PairKey, std::deque<std::shared_ptr<Pending>>> pairs;
+  // Only looked up, never iterated (no order leaks into results); empty queues are erased.
+  std::unordered_map<PairKey, std::deque<std::shared_ptr<Pending>>> pairs;
 
   const std::vector<ResourceId>& Route(int src, int dst) {
     auto [it, inserted] = routes.try_emplace({src, dst});
@@ -120,7 +122,8 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
     while (!it->second.empty() && it->second.front()->ready) {
       std::shared_ptr<Pending> p = std::move(it->second.front());
       it->second.pop_front();
-      Deliver(key.second, std::move(p->packet));
+      if (it->second.empty()) pairs.erase(it);
+      Deliver(static_cast<uint32_t>(key), std::move(p->packet));
       it = pairs.find(key);
       if (it == pairs.end()) return;
     }
@@ -128,7 +131,7 @@ struct ModelFabric::Impl : std::enable_shared_from_this<Impl> {
 
   Status SendFlow(PortState& port, int src_node, int dst_node, const models::Endpoint& src_ep,
                   const models::Endpoint& dst_ep, emu::RocePacket packet) {
-    const PairKey key{port.address.ipv4, packet.address.dst_ip};
+    const PairKey key = uint64_t{port.address.ipv4} << 32 | packet.address.dst_ip;
     auto pending = std::make_shared<Pending>();
     const uint64_t bytes = packet.payload.size();
     pending->packet = std::move(packet);
