@@ -103,6 +103,7 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
     return Fail("--loss needs --fidelity packet (flow fidelity has no packets to lose)", 2);
   }
   po.faults.drop_probability = o.loss;
+  if (auto st = sim::CheckProtocolScenario(cfg); !st.ok()) return Fail(st.message(), 2);
   const std::string dir = !o.out.empty() ? o.out : cfg.out_dir;
   sim::SimResult modelled;
   double modelled_wall = 0;

@@ -431,15 +431,18 @@ void ProtocolWorld::NextRequest(Stream* s) {
 
 void ProtocolWorld::OnDone(Stream* s, int server, uint64_t size, Time start, core::Result<proto::RdmaResult> r) {
   WorkloadState& w = wl_[s->wl];
-  const std::string what = std::string(TypeName(w.cfg->type)) + " of " + std::to_string(size) + " bytes, client" +
-                           std::to_string(s->client) + " -> storage" + std::to_string(server) + " at t=" +
-                           std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) + ")";
+  // Built only for a failure (this runs once per request).
+  auto what = [&] {
+    return std::string(TypeName(w.cfg->type)) + " of " + std::to_string(size) + " bytes, client" +
+           std::to_string(s->client) + " -> storage" + std::to_string(server) + " at t=" +
+           std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) + ")";
+  };
   if (!r.ok()) {
     ++stats_.request_errors;
-    Fail(what + ": " + r.status().ToString());
+    Fail(what() + ": " + r.status().ToString());
   } else if (r->bytes != size || !r->via_rdma) {
     ++stats_.verify_failures;
-    Fail(what + ": moved " + std::to_string(r->bytes) + " bytes" + (r->via_rdma ? "" : " over HTTP"));
+    Fail(what() + ": moved " + std::to_string(r->bytes) + " bytes" + (r->via_rdma ? "" : " over HTTP"));
   } else if (!p_.phantom_payloads) {
     const char* buf = clients_[static_cast<size_t>(s->client)].base + static_cast<uint64_t>(s->slot) * slot_bytes_;
     bool same = true;
@@ -453,7 +456,7 @@ void ProtocolWorld::OnDone(Stream* s, int server, uint64_t size, Time start, cor
     }
     if (!same) {
       ++stats_.verify_failures;
-      Fail(what + ": bytes differ");
+      Fail(what() + ": bytes differ");
     } else {
       ++stats_.requests_ok;
     }
@@ -664,6 +667,10 @@ core::Result<ProtocolRun> RunProtocolScenario(const ScenarioConfig& config, cons
   auto world = std::make_unique<ProtocolWorld>(config, protocol);
   S3_RETURN_IF_ERROR(world->Build());
   return world->Run(options);
+}
+
+core::Status CheckProtocolScenario(const ScenarioConfig& config) {
+  return ProtocolWorld(config, ProtocolOptions{}).Check();
 }
 
 core::Result<NetworkFidelity> ParseFidelity(const std::string& text) {

@@ -58,6 +58,9 @@ core::Result<ProtocolRun> RunProtocolScenario(const ScenarioConfig& config,
                                               const ProtocolOptions& protocol,
                                               const RunOptions& options = {});
 
+// The same check RunProtocolScenario starts with (to fail before a modelled run).
+core::Status CheckProtocolScenario(const ScenarioConfig& config);
+
 // "flow" | "packet"
 core::Result<NetworkFidelity> ParseFidelity(const std::string& text);
 
