@@ -142,6 +142,7 @@ class ProtocolWorld {
   void OnDone(Stream* s, int server, uint64_t size, Time start, core::Result<proto::RdmaResult> r);
   void Fail(std::string what);
   void StreamFinished();
+  void TakeSample();
   SimResult Collect();
   double UsedWork(models::ResourceId id) const { return solver_.UsedWork(id) + fabric_->ExtraUsedWork(id); }
 
@@ -164,7 +165,13 @@ class ProtocolWorld {
   int64_t done_ = 0;
   Time last_end_;
   core::TimerHandle stop_timer_;
+  core::TimerHandle sample_timer_;
   bool hit_max_time_ = false;
+  // Time series, as sim/world.cc samples it.
+  std::vector<double> last_used_;
+  Time last_sample_;
+  std::vector<Sample> samples_;
+  Duration interval_;
   ProtocolStats stats_;
 };
 
@@ -484,8 +491,64 @@ void ProtocolWorld::OnDone(Stream* s, int server, uint64_t size, Time start, cor
 void ProtocolWorld::StreamFinished() {
   if (--active_streams_ == 0) {
     stop_timer_.Cancel();
+    sample_timer_.Cancel();
+    TakeSample();
     runtime_.Stop();
   }
+}
+
+void ProtocolWorld::TakeSample() {
+  const Time now = runtime_.Now();
+  const double dt = (now - last_sample_).ToSeconds();
+  if (dt <= 0) return;
+  Sample s;
+  s.time = now;
+  double scpu = 0, ccpu = 0, cgpu = 0;
+  int ngpu = 0;
+  for (int n = 0; n < cluster_.node_count(); ++n) {
+    const models::NodeResources& r = cluster_.resources(n);
+    auto delta = [&](models::ResourceId id) {
+      const double used = UsedWork(id);
+      const double d = used - last_used_[id];
+      last_used_[id] = used;
+      return d;
+    };
+    const double tx = delta(r.nic_tx), rx = delta(r.nic_rx);
+    const double cpu = delta(r.cpu) / (solver_.capacity(r.cpu) * dt);
+    if (n < static_cast<int>(c_.storage.count)) {
+      s.storage_tx_bps += tx / dt;
+      s.storage_rx_bps += rx / dt;
+      scpu += cpu;
+    } else {
+      ccpu += cpu;
+      for (models::ResourceId g : r.gpu) {
+        cgpu += delta(g) / dt;
+        ++ngpu;
+      }
+    }
+  }
+  s.storage_cpu = scpu / static_cast<double>(std::max<int64_t>(1, c_.storage.count));
+  s.client_cpu = ccpu / static_cast<double>(std::max<int64_t>(1, c_.clients.count));
+  s.client_gpu = ngpu > 0 ? cgpu / ngpu : 0;
+  samples_.push_back(s);
+  // Bounded: past 4096 samples, merge neighbours pairwise and sample half as often.
+  if (samples_.size() >= 4096) {
+    std::vector<Sample> merged;
+    for (size_t i = 0; i + 1 < samples_.size(); i += 2) {
+      Sample m = samples_[i + 1];
+      const Sample& a = samples_[i];
+      m.storage_tx_bps = (a.storage_tx_bps + m.storage_tx_bps) / 2;
+      m.storage_rx_bps = (a.storage_rx_bps + m.storage_rx_bps) / 2;
+      m.storage_cpu = (a.storage_cpu + m.storage_cpu) / 2;
+      m.client_cpu = (a.client_cpu + m.client_cpu) / 2;
+      m.client_gpu = (a.client_gpu + m.client_gpu) / 2;
+      merged.push_back(m);
+    }
+    if (samples_.size() % 2 == 1) merged.push_back(samples_.back());
+    samples_ = std::move(merged);
+    interval_ = interval_ * 2;
+  }
+  last_sample_ = now;
 }
 
 ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
@@ -524,6 +587,13 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
       runtime_.Stop();
     });
   }
+  last_used_.assign(solver_.resource_count(), 0.0);
+  interval_ = c_.sample_interval;
+  std::function<void()> tick = [this, &tick] {
+    TakeSample();
+    if (active_streams_ > 0) sample_timer_ = runtime_.After(interval_, tick);
+  };
+  sample_timer_ = runtime_.After(interval_, tick);
   // Servers keep timers (idle sweeps) forever: the run ends when the streams finish.
   for (;;) {
     const uint64_t ran = runtime_.RunEvents(1 << 16);
@@ -538,7 +608,11 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
       options.progress(std::min(1.0, f));
     }
   }
-  if (hit_max_time_) last_end_ = runtime_.Now();
+  sample_timer_.Cancel();
+  if (hit_max_time_) {
+    last_end_ = runtime_.Now();
+    TakeSample();
+  }
   ProtocolRun run;
   run.result = Collect();
   const ModelFabricStats& fs = fabric_->stats();
@@ -652,6 +726,7 @@ SimResult ProtocolWorld::Collect() {
     if (r.kinds.empty() || k.mean > r.bottleneck.mean) r.bottleneck = k;
     r.kinds.push_back(std::move(k));
   }
+  r.samples = samples_;
   r.events = runtime_.stats().executed;
   r.solves = solver_.stats().solves;
   r.activities_solved = solver_.stats().activities_solved;
