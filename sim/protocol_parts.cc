@@ -66,6 +66,10 @@ void ModelTransport::Send(proto::ClientRequest request, Callback done) {
     runtime_.After(write_lat + down, [r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
   };
   auto serve = [this, read_lat, request = std::move(request), reply = std::move(reply)]() mutable {
+    if (read_lat <= Duration::Zero()) {
+      inner_.Send(std::move(request), std::move(reply));  // we run in a runtime task already
+      return;
+    }
     runtime_.After(read_lat, [this, request = std::move(request), reply = std::move(reply)]() mutable {
       inner_.Send(std::move(request), std::move(reply));
     });
@@ -83,7 +87,7 @@ void ModelTransport::Send(proto::ClientRequest request, Callback done) {
   if (control_costs_) {
     cluster_.CpuWork(client_, cluster_.ClientRequestCpu(), std::move(leave));
   } else {
-    runtime_.Post(std::move(leave));
+    leave();  // only schedules: `done` still runs later, from a runtime task
   }
 }
 
