@@ -111,6 +111,8 @@ for (size, c, t) in sorted(best):
           f"{r['latency_p50_us']:.0f} | {r['latency_p99_us']:.0f} | "
           f"{r.get('server_cpu_s_per_gb', float('nan')):.2f} | {r['client_cpu_s']:.2f} |")
 print()
+if rows and rows[0]["op"] != "get":
+    sys.exit(0)  # the goals are about GETs
 small = [(best[k], best.get((k[0], k[1], "tcp"))) for k in best if k[0] == 4096 and k[2] == "rdma"]
 for rd, tc in sorted(small, key=lambda x: x[0]["concurrency"]):
     if tc:
