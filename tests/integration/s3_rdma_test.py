@@ -163,6 +163,32 @@ class RdmaEndToEnd(unittest.TestCase):
         self.assertIn("via HTTP (fallback)", out)
         self.assertEqual(sha(dst), sha(src))
 
+    def test_bench_s3_both_transports(self):
+        import json
+        for transport in ("rdma", "tcp"):
+            for op in ("get", "put"):
+                out = self.cli("bench", "s3", "--transport", transport, "--op", op, "--size",
+                               "64KiB", "--concurrency", "3", "--count", "30", "--server-pid",
+                               str(self.server.proc.pid), "--json").stdout
+                r = json.loads(out)
+                self.assertEqual((r["transport"], r["op"], r["requests"]), (transport, op, 30))
+                self.assertEqual(r["size_bytes"], 65536)
+                self.assertGreater(r["gbytes_per_s"], 0)
+                self.assertGreaterEqual(r["latency_p99_us"], r["latency_p50_us"])
+                self.assertIn("server_cpu_s_per_gb", r)
+                if transport == "rdma":
+                    self.assertEqual(r["connections"], 3)
+                    self.assertEqual(r["rdma_fallbacks"], 0)
+        p = self.cli("bench", "s3", "--transport", "udp", check=False)
+        self.assertEqual(p.returncode, 2)
+        p = self.cli("bench", "s3", "--count", "5", "--duration", "1s", check=False)
+        self.assertEqual(p.returncode, 2)
+        # Against a server without RDMA the RDMA bench fails clearly instead of measuring HTTP.
+        p = self.cli("bench", "s3", "--transport", "rdma", "--count", "5", server=self.plain,
+                     check=False)
+        self.assertEqual(p.returncode, 1)
+        self.assertIn("NotImplemented", p.stderr)
+
     def test_usage_errors(self):
         p = self.cli("get", "s3://rdma/k", "x", "--pcap", "/tmp/x.pcap", check=False)
         self.assertEqual(p.returncode, 2)
