@@ -56,6 +56,10 @@ struct RdmaServerOptions {
   uint8_t rnr_retry = 7;
   uint8_t max_rd_atomic = 4;  // READs in flight per QP (the client's max_dest_rd_atomic >= 4)
   uint64_t psn_seed = 1;      // server initial PSNs derive from it (deterministic)
+  // Planted bug `skip-token-range-check` (docs/dst.md; only with kPlantedBugsBuilt, else
+  // ignored): a GET no longer checks that the object (or range) fits the token's buffer and
+  // RDMA WRITEs all of it from the token's address on, past the token's end.
+  bool plant_skip_token_range_check = false;
 
   core::Status Validate() const;
 };

@@ -4,6 +4,7 @@
 // the durability path of an HTTP PUT.
 #include <string>
 
+#include "proto/fs_store.h"  // kPlantedBugsBuilt
 #include "proto/internal/s3_ops.h"
 #include "proto/rdma_server.h"
 #include "proto/rdma_token.h"
@@ -148,7 +149,9 @@ std::unique_ptr<S3Exchange> StartRdmaGet(std::shared_ptr<RequestContext> ctx) {
   if ((r.status != 200 && r.status != 206) || !r.reader) return Ready(std::move(r));
   auto token = CheckRdmaToken(*ctx);
   if (!token.ok()) return Ready(ctx->Error(token.status()));
-  if (r.content_length > token->size) {
+  const bool planted_skip =
+      kPlantedBugsBuilt && ctx->service->rdma_server()->options().plant_skip_token_range_check;
+  if (r.content_length > token->size && !planted_skip) {
     return Ready(ctx->Error(RdmaError(
         kErrRdmaBufferTooSmall, "the object" + std::string(r.status == 206 ? " range" : "") +
                                     " is " + std::to_string(r.content_length) +

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "core/check.h"
+#include "proto/fs_store.h"  // kPlantedBugsBuilt
 #include "proto/internal/rdma_server_impl.h"
 #include "proto/rdma_server.h"
 #include "proto/s3_error.h"
@@ -19,7 +20,8 @@ std::shared_ptr<RdmaTransfer> RdmaServer::StartWrite(const RdmaToken& token,
                                                      const std::string& owner,
                                                      std::unique_ptr<ObjectReader> reader,
                                                      uint64_t offset, uint64_t length, Done done) {
-  S3_CHECK(length <= token.size);
+  S3_CHECK(length <= token.size ||
+           (kPlantedBugsBuilt && options_.plant_skip_token_range_check));
   auto t = std::make_shared<TransferImpl>();
   t->kind = TransferImpl::Kind::kWrite;
   t->reader = std::move(reader);

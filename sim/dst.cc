@@ -11,11 +11,16 @@
 
 #include "core/rng.h"
 #include "core/virtual_runtime.h"
+#include "emu/inproc_fabric.h"
+#include "emu/verbs.h"
 #include "proto/client_common.h"
 #include "proto/direct_transport.h"
 #include "proto/fs_store.h"
 #include "proto/hash.h"
 #include "proto/memory_store.h"
+#include "proto/rdma_client.h"
+#include "proto/rdma_server.h"
+#include "proto/rdma_token.h"
 #include "proto/s3_error.h"
 #include "proto/s3_service.h"
 #include "sim/dst_model.h"
@@ -37,6 +42,12 @@ constexpr size_t kMaxFailuresPerSeed = 8;
 const Duration kQuietPhase = Duration::Seconds(10);
 const Duration kVerifyPhase = Duration::Seconds(10);
 const Time kHardLimit = Time::Zero() + Duration::Seconds(3600);
+// RDMA client buffers: [guard | region | guard] in one allocation. The memory region covers
+// the front guard and the region; the token (Get/Put at offset kGuard) only the region.
+constexpr size_t kGuard = 64;
+constexpr char kGuardByte = '\xA5';
+constexpr char kFillByte = '\x5C';  // a GET region before the transfer
+constexpr uint64_t kGetBufferBytes = 49152;  // holds every object dst writes (<= 48192 B)
 
 // How a request ended, as the client saw it.
 enum class Delivery {
@@ -84,6 +95,58 @@ class ProcessEnv final : public proto::FsEnv {
   bool dead_ = false;
 };
 
+// A fabric decorator for link flaps: while a pair of addresses is cut, every packet
+// between them is dropped at send (packets already on the wire still arrive).
+class FlapFabric final : public emu::Fabric {
+ public:
+  explicit FlapFabric(emu::Fabric& inner) : inner_(inner) {}
+  core::Result<std::unique_ptr<emu::FabricPort>> Attach(const emu::NodeAddress& address,
+                                                        ReceiveCallback on_receive) override {
+    S3_ASSIGN_OR_RETURN(auto port, inner_.Attach(address, std::move(on_receive)));
+    return std::unique_ptr<emu::FabricPort>(std::make_unique<Port>(*this, std::move(port)));
+  }
+  core::Runtime& runtime() override { return inner_.runtime(); }
+  void Cut(uint32_t a, uint32_t b, Time until) { cuts_[std::minmax(a, b)] = until; }
+  void Heal() { cuts_.clear(); }
+  bool IsCut(uint32_t a, uint32_t b) const {
+    auto it = cuts_.find(std::minmax(a, b));
+    return it != cuts_.end() && inner_.runtime().Now() < it->second;
+  }
+  uint64_t dropped() const { return dropped_; }
+
+ private:
+  class Port final : public emu::FabricPort {
+   public:
+    Port(FlapFabric& f, std::unique_ptr<emu::FabricPort> inner) : f_(f), inner_(std::move(inner)) {}
+    emu::NodeAddress address() const override { return inner_->address(); }
+    core::Status Send(const emu::NodeAddress& to, emu::RocePacket packet) override {
+      if (f_.IsCut(address().ipv4, to.ipv4)) {
+        ++f_.dropped_;
+        return core::Status::Ok();
+      }
+      return inner_->Send(to, std::move(packet));
+    }
+    const emu::PortStats& stats() const override { return inner_->stats(); }
+    emu::PacketAddress WireAddress(const emu::NodeAddress& to,
+                                   const emu::RocePacket& packet) const override {
+      return inner_->WireAddress(to, packet);
+    }
+
+   private:
+    FlapFabric& f_;
+    std::unique_ptr<emu::FabricPort> inner_;
+  };
+  emu::Fabric& inner_;
+  std::map<std::pair<uint32_t, uint32_t>, Time> cuts_;
+  uint64_t dropped_ = 0;
+};
+
+uint32_t NodeIp(int i) { return (10u << 24) | (1u << 16) | static_cast<uint32_t>(i + 1); }
+uint32_t ClientIp(int i) { return (10u << 24) | (2u << 16) | static_cast<uint32_t>(i + 1); }
+
+class World;
+struct Node;
+
 struct Client {
   int index = 0;
   int64_t skew_seconds = 0;
@@ -92,6 +155,13 @@ struct Client {
   Duration latency;
   Duration think;  // mean pause between operations
   core::Rng rng{0};
+  // RDMA: a share of GET / ranged GET / PUT / UploadPart goes over RDMA (its own Rng, so the
+  // HTTP-only choices of a seed stay as they were).
+  core::Rng rdma_rng{0};
+  double rdma_share = 0;
+  std::unique_ptr<emu::Device> device;
+  std::vector<std::unique_ptr<proto::S3Transport>> links;     // by node index
+  std::vector<std::unique_ptr<proto::RdmaClient>> rdma;       // by node index
 };
 
 struct Node {
@@ -107,6 +177,9 @@ struct Node {
   SimFsFaults faults;
   size_t chunk_bytes = 64 << 10;
   int64_t skew_seconds = 0;  // the server's clock error
+  // The process's NIC and RDMA server: destroyed at a crash, made anew at a restart.
+  std::unique_ptr<emu::Device> device;
+  std::unique_ptr<proto::RdmaServer> rdma;
 };
 
 std::string Secs(Time t) {
@@ -161,6 +234,36 @@ class World {
   void DoList(Client& c, Node& n, std::function<void()> finish);
   void DoMultipart(Client& c, Node& n, const std::string& key, std::function<void()> finish);
   void Verify(size_t node, size_t key);
+  // Shared by HTTP and RDMA GETs: checks a GET / ranged GET reply against the model.
+  void CheckGetReply(const std::string& what, const std::string& mkey, Time invoke,
+                     uint64_t offset, bool ranged, const Reply& r);
+
+ public:
+  // The RDMA client's transport to a node: the node's current DirectTransport, with the
+  // same crash cuts and partitions as World::Send.
+  void LinkSend(Client& c, Node& n, proto::ClientRequest req, proto::S3Transport::Callback done);
+  core::Runtime& runtime() { return *rt_; }
+
+ private:
+  // RDMA data path (a share of the operations).
+  struct RdmaSlot {
+    std::unique_ptr<char[]> mem;  // kGuard + region + kGuard
+    size_t region = 0;
+    proto::RdmaBuffer buffer;  // front guard + region
+    std::string what;
+  };
+  uint64_t NewSlot(Client& c, Node& n, size_t region, const std::string& bytes, const std::string& what);
+  // Checks the guards (and, for a GET, that nothing beyond `written` changed), frees it.
+  void EndSlot(uint64_t slot, std::optional<uint64_t> written);
+  bool UseRdma(Client& c) { return c.rdma_share > 0 && c.rdma_rng.NextDouble() < c.rdma_share; }
+  bool CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st,
+                     const std::string& what);
+  void CheckRdmaFailure(const core::Status& st, const std::string& what);
+  void DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
+                 std::function<void()> finish);
+  void DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
+                 std::function<void()> finish);
+  void ScheduleFlap();
 
   // Skew checks shared by every reply; false if the reply carries no information to check.
   bool CheckAuth(const Client& c, const Node& n, const Reply& r, Delivery how,
@@ -190,6 +293,14 @@ class World {
   std::vector<std::unique_ptr<ProcessEnv>> dead_envs_;
   std::vector<std::unique_ptr<proto::ObjectStore>> dead_stores_;
   std::vector<std::unique_ptr<proto::S3Service>> dead_services_;
+  // The RDMA fabric: InProcFabric (seeded loss/dup/reorder/corruption) under link flaps.
+  std::unique_ptr<emu::InProcFabric> fabric_;
+  std::unique_ptr<FlapFabric> flaps_;
+  emu::FaultConfig fabric_faults_;
+  core::Rng rdma_rng_{0};
+  core::TimerHandle flap_timer_;
+  std::map<uint64_t, RdmaSlot> slots_;
+  uint64_t next_slot_ = 1;
   std::deque<Node> nodes_;
   std::deque<Client> clients_;  // the last one is the checker (no skew), used at the end
   std::unique_ptr<core::VirtualRuntime> rt_;
@@ -213,6 +324,23 @@ class World {
   bool verify_done_ = false;
 };
 
+class NodeLink final : public proto::S3Transport {
+ public:
+  NodeLink(World& w, Client& c, Node& n) : w_(w), c_(c), n_(n) {}
+  void Send(proto::ClientRequest request, Callback done) override {
+    w_.LinkSend(c_, n_, std::move(request), std::move(done));
+  }
+  int64_t NowUnix() const override {
+    return kUnixBase + c_.skew_seconds + w_.runtime().Now().ps() / 1'000'000'000'000;
+  }
+  core::Runtime& runtime() override { return w_.runtime(); }
+
+ private:
+  World& w_;
+  Client& c_;
+  Node& n_;
+};
+
 World::World(uint64_t seed, const DstOptions& options)
     : seed_(seed), options_(options), rng_(core::Rng(seed).Fork("dst-world")),
       rt_(std::make_unique<core::VirtualRuntime>()) {
@@ -220,9 +348,22 @@ World::World(uint64_t seed, const DstOptions& options)
   credentials_.Add(credential_);
   if (options_.plant == "ack-before-fsync") plant_ = proto::FsStoreBug::kAckBeforeFsync;
   if (options_.plant == "torn-commit") plant_ = proto::FsStoreBug::kTornCommit;
+  rdma_rng_ = core::Rng(seed).Fork("dst-rdma");
 }
 
 World::~World() {
+  // RDMA first: buffers before their clients, clients and servers before their devices,
+  // devices before the fabric.
+  slots_.clear();
+  for (Client& c : clients_) c.rdma.clear();
+  for (Node& n : nodes_) {
+    if (n.service) n.service->SetRdmaServer(nullptr);
+    n.rdma.reset();
+    n.device.reset();
+  }
+  for (Client& c : clients_) c.device.reset();
+  flaps_.reset();
+  fabric_.reset();
   // Queued tasks (and the exchanges and writers they hold) go first, while the services,
   // stores and file systems they refer to still exist.
   rt_.reset();
@@ -301,13 +442,58 @@ void World::Build() {
              std::to_string(c.concurrency);
   }
   world += "] keys=" + std::to_string(key_count);
-  result_.world = world;
+  // The RDMA fabric: 40% of the seeds clean, the others with seeded packet faults.
+  emu::InProcConfig fc;
+  fc.latency = Duration::Microseconds(static_cast<int64_t>(1 + rdma_rng_.Below(20)));
+  fc.seed = rdma_rng_.NextU64();
+  if (rdma_rng_.Below(100) >= 40) {
+    fabric_faults_.drop_probability = 0.02 * rdma_rng_.NextDouble();
+    fabric_faults_.duplicate_probability = 0.01 * rdma_rng_.NextDouble();
+    fabric_faults_.reorder_probability = 0.02 * rdma_rng_.NextDouble();
+    fabric_faults_.corrupt_probability = 0.01 * rdma_rng_.NextDouble();
+    fabric_faults_.max_extra_delay = Duration::Microseconds(static_cast<int64_t>(
+        5 + rdma_rng_.Below(200)));
+  }
+  fc.faults = fabric_faults_;
+  fabric_ = std::make_unique<emu::InProcFabric>(*rt_, fc);
+  flaps_ = std::make_unique<FlapFabric>(*fabric_);
+  char faults[96];
+  std::snprintf(faults, sizeof(faults), " fabric=loss%.2f%%,dup%.2f%%,reorder%.2f%%,corrupt%.2f%%",
+                100 * fabric_faults_.drop_probability, 100 * fabric_faults_.duplicate_probability,
+                100 * fabric_faults_.reorder_probability,
+                100 * fabric_faults_.corrupt_probability);
+  world += fabric_faults_.any() ? faults : " fabric=clean";
   for (Node& n : nodes_) {
     core::Status st = StartNode(n);
     S3_CHECK_MSG(st.ok(), "dst: first start of node failed: " + st.ToString());
     S3_CHECK(n.store->CreateBucket(kBucket, kUnixBase).ok());
     if (n.fs) n.fs->set_faults(n.faults);
   }
+  world += " rdma=[";
+  for (Client& c : clients_) {
+    c.rdma_rng = rdma_rng_.Fork(static_cast<uint64_t>(c.index));
+    const bool checker = c.index + 1 == static_cast<int>(clients_.size());
+    // Per client: HTTP only (25%), some RDMA, or mostly RDMA; the checker reads over HTTP.
+    const uint64_t r = c.rdma_rng.Below(100);
+    c.rdma_share = checker ? 0.0 : r < 25 ? 0.0 : r < 60 ? 0.4 : 0.85;
+    if (!checker) {
+      world += std::string(c.index ? "," : "") + std::to_string(static_cast<int>(c.rdma_share * 100)) + "%";
+    }
+    auto dev = emu::Device::Open(*flaps_, {ClientIp(c.index), emu::kRoceUdpPort});
+    S3_CHECK_MSG(dev.ok(), "dst: client device: " + dev.status().ToString());
+    c.device = std::move(dev).value();
+    for (Node& n : nodes_) {
+      c.links.push_back(std::make_unique<NodeLink>(*this, c, n));
+      proto::RdmaClientOptions o;
+      o.connections = 1 + static_cast<int>(c.rdma_rng.Below(2));
+      o.seed = c.rdma_rng.NextU64();
+      auto rc = proto::RdmaClient::Create(*c.device, {c.links.back().get()}, o);
+      S3_CHECK_MSG(rc.ok(), "dst: RDMA client: " + rc.status().ToString());
+      c.rdma.push_back(std::move(rc).value());
+    }
+  }
+  world += "]";
+  result_.world = world;
 }
 
 std::unique_ptr<proto::DirectTransport> World::MakeTransport(Node& n, const Client& c) {
@@ -342,6 +528,21 @@ core::Status World::StartNode(Node& n) {
   config.min_part_bytes = kMinPartBytes;
   config.unix_time_at_runtime_zero = kUnixBase + n.skew_seconds;
   n.service = std::make_unique<proto::S3Service>(config, *n.store, credentials_, *rt_);
+  // The process's NIC and RDMA server (the old ones died with the previous incarnation).
+  auto dev = emu::Device::Open(*flaps_, {NodeIp(n.index), emu::kRoceUdpPort});
+  S3_CHECK_MSG(dev.ok(), "dst: node device: " + dev.status().ToString());
+  n.device = std::move(dev).value();
+  proto::RdmaServerOptions ro;
+  ro.staging_bytes = 256 << 10;
+  ro.chunk_bytes = 16 << 10;
+  ro.zero_copy_wr_bytes = 16 << 10;
+  ro.max_connections = 64;
+  ro.psn_seed = core::Mix64(seed_ ^ (n.incarnation << 16) ^ (static_cast<uint64_t>(n.index) << 40));
+  ro.plant_skip_token_range_check = options_.plant == "skip-token-range-check";
+  auto rdma = proto::RdmaServer::Create(*n.device, ro);
+  S3_CHECK_MSG(rdma.ok(), "dst: RDMA server: " + rdma.status().ToString());
+  n.rdma = std::move(rdma).value();
+  n.service->SetRdmaServer(n.rdma.get());
   n.transports.clear();
   for (const Client& c : clients_) n.transports.push_back(MakeTransport(n, c));
   n.up = true;
@@ -365,6 +566,10 @@ void World::CrashNode(Node& n) {
     });
   }
   n.env->Kill();
+  // The NIC dies with the process: its QPs vanish, clients must reconnect.
+  n.service->SetRdmaServer(nullptr);
+  n.rdma.reset();
+  n.device.reset();
   dead_services_.push_back(std::move(n.service));
   dead_stores_.push_back(std::move(n.store));
   dead_envs_.push_back(std::move(n.env));
@@ -433,6 +638,9 @@ void World::StartQuiet() {
   crash_timer_.Cancel();
   partition_timer_.Cancel();
   partitions_.clear();
+  flap_timer_.Cancel();
+  flaps_->Heal();
+  fabric_->SetFaults({});
   for (Node& n : nodes_) {
     if (n.fs) n.fs->set_faults({});
   }
@@ -559,7 +767,9 @@ void World::StartOp(Client& c) {
                   std::to_string(n.index) + "/" + key + " since " + Secs(rt_->Now());
   auto finish = [this, &c, op] { FinishOp(c, op); };
   if (r < 30) DoPut(c, n, key, finish);
+  else if (r < 52 && UseRdma(c)) DoRdmaGet(c, n, key, false, finish);
   else if (r < 52) DoGet(c, n, key, false, finish);
+  else if (r < 62 && UseRdma(c)) DoRdmaGet(c, n, key, true, finish);
   else if (r < 62) DoGet(c, n, key, true, finish);
   else if (r < 72) DoDelete(c, n, key, finish);
   else if (r < 82) DoList(c, n, finish);
@@ -574,6 +784,10 @@ void World::FinishOp(Client& c, uint64_t op) {
 
 void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish) {
   const Segment seg{next_gen_++, PickSize(c.rng)};
+  if (seg.size > 0 && UseRdma(c)) {
+    DoRdmaPut(c, n, key, seg, std::move(finish));
+    return;
+  }
   proto::ClientRequest req;
   req.method = "PUT";
   req.bucket = kBucket;
@@ -620,34 +834,238 @@ void World::DoGet(Client& c, Node& n, const std::string& key, bool ranged,
                            std::to_string(n.index) + "/" + key;
   Send(c, n, std::move(req), what, [this, invoke, mkey, what, offset, ranged, finish](
                                        Reply r, Delivery, bool usable) {
-    if (usable) {
-      const Time end = rt_->Now();
-      if (r.ok() && r->status == 206) {
-        const std::string* cr = r->Header("content-range");
-        const size_t slash = cr ? cr->rfind('/') : std::string::npos;
-        if (slash == std::string::npos) {
-          Fail("read", what + ": 206 without a Content-Range total");
-        } else {
-          const uint64_t total = std::strtoull(cr->c_str() + slash + 1, nullptr, 10);
-          CheckRead(what, model_.CheckRange(mkey, invoke, end, offset, r->body, total));
-        }
-      } else if (r.ok()) {
-        CheckRead(what, model_.CheckGet(mkey, invoke, end, r->body));
-        const std::string* etag = r->Header("etag");
-        if (etag == nullptr) {
-          Fail("read", what + ": no ETag");
-        } else if (StripQuotes(*etag).find('-') == std::string::npos &&
-                   StripQuotes(*etag) != proto::HexEncode(proto::Md5(r->body))) {
-          Fail("read", what + ": served " + std::to_string(r->body.size()) +
-                           " bytes whose MD5 is not their ETag " + *etag);
-        }
-      } else if (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchKey)) {
-        CheckRead(what, model_.CheckGet(mkey, invoke, end, std::nullopt));
-      } else if (ranged && proto::IsS3Error(r.status(), proto::S3Err::kInvalidRange)) {
-        CheckRead(what, model_.CheckUnsatisfiableRange(mkey, invoke, end, offset));
-      }
-    }
+    if (usable) CheckGetReply(what, mkey, invoke, offset, ranged, r);
     finish();
+  });
+}
+
+void World::CheckGetReply(const std::string& what, const std::string& mkey, Time invoke,
+                        uint64_t offset, bool ranged, const Reply& r) {
+  const Time end = rt_->Now();
+  if (r.ok() && r->status == 206) {
+    const std::string* cr = r->Header("content-range");
+    const size_t slash = cr ? cr->rfind('/') : std::string::npos;
+    if (slash == std::string::npos) {
+      Fail("read", what + ": 206 without a Content-Range total");
+    } else {
+      const uint64_t total = std::strtoull(cr->c_str() + slash + 1, nullptr, 10);
+      CheckRead(what, model_.CheckRange(mkey, invoke, end, offset, r->body, total));
+    }
+  } else if (r.ok()) {
+    CheckRead(what, model_.CheckGet(mkey, invoke, end, r->body));
+    const std::string* etag = r->Header("etag");
+    if (etag == nullptr) {
+      Fail("read", what + ": no ETag");
+    } else if (StripQuotes(*etag).find('-') == std::string::npos &&
+               StripQuotes(*etag) != proto::HexEncode(proto::Md5(r->body))) {
+      Fail("read", what + ": served " + std::to_string(r->body.size()) +
+                       " bytes whose MD5 is not their ETag " + *etag);
+    }
+  } else if (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchKey)) {
+    CheckRead(what, model_.CheckGet(mkey, invoke, end, std::nullopt));
+  } else if (ranged && proto::IsS3Error(r.status(), proto::S3Err::kInvalidRange)) {
+    CheckRead(what, model_.CheckUnsatisfiableRange(mkey, invoke, end, offset));
+  }
+}
+
+void World::LinkSend(Client& c, Node& n, proto::ClientRequest req,
+                     proto::S3Transport::Callback done) {
+  ++result_.requests;
+  if (!n.up || Partitioned(c, n)) {
+    rt_->Post([done = std::move(done), up = n.up] {
+      done(core::Status::Unavailable(up ? "connect timeout: partitioned"
+                                        : "connection refused: node down"));
+    });
+    return;
+  }
+  const uint64_t rid = next_rid_++;
+  inflight_[rid] = InFlight{n.index, [done = std::move(done)](Reply r, Delivery, bool) {
+                              done(std::move(r));
+                            }};
+  Client* client = &c;
+  Node* node = &n;
+  n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
+                                                                           Reply r) {
+    if (Partitioned(*client, *node)) {
+      Complete(rid, core::Status::Unavailable("timeout: reply lost in a partition"),
+               Delivery::kCut);
+      return;
+    }
+    Complete(rid, std::move(r), Delivery::kAnswered);
+  });
+}
+
+uint64_t World::NewSlot(Client& c, Node& n, size_t region, const std::string& bytes,
+                        const std::string& what) {
+  const uint64_t id = next_slot_++;
+  RdmaSlot& s = slots_[id];
+  s.region = region;
+  s.what = what;
+  s.mem = std::make_unique<char[]>(region + 2 * kGuard);
+  std::fill_n(s.mem.get(), region + 2 * kGuard, kGuardByte);
+  std::fill_n(s.mem.get() + kGuard, region, kFillByte);
+  std::copy(bytes.begin(), bytes.end(), s.mem.get() + kGuard);
+  auto buf = c.rdma.at(static_cast<size_t>(n.index))->RegisterBuffer(s.mem.get(), kGuard + region);
+  S3_CHECK_MSG(buf.ok(), "dst: RegisterBuffer: " + buf.status().ToString());
+  s.buffer = std::move(buf).value();
+  return id;
+}
+
+void World::EndSlot(uint64_t slot, std::optional<uint64_t> written) {
+  auto it = slots_.find(slot);
+  if (it == slots_.end()) return;
+  const RdmaSlot& s = it->second;
+  const char* m = s.mem.get();
+  auto guard_ok = [](const char* p, size_t n) {
+    return std::all_of(p, p + n, [](char x) { return x == kGuardByte; });
+  };
+  if (!guard_ok(m, kGuard) || !guard_ok(m + kGuard + s.region, kGuard)) {
+    Fail("rdma-memory", s.what + ": bytes outside the token's buffer (guards around its " +
+                            std::to_string(s.region) + " B) were overwritten");
+  }
+  if (written) {
+    const uint64_t w = std::min<uint64_t>(*written, s.region);
+    if (!std::all_of(m + kGuard + w, m + kGuard + s.region,
+                     [](char x) { return x == kFillByte; })) {
+      Fail("rdma-memory", s.what + ": the buffer changed beyond the " + std::to_string(*written) +
+                              " bytes the reply says were transferred");
+    }
+  }
+  slots_.erase(it);
+}
+
+bool World::CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st,
+                          const std::string& what) {
+  const bool skew_error = !st.ok() && proto::IsS3Error(st, proto::S3Err::kRequestTimeTooSkewed);
+  if (Skewed(c, n)) {
+    if (skew_error) ++result_.skew_rejections;
+    if (st.ok()) {
+      Fail("clock-skew", what + " from a client " + std::to_string(c.skew_seconds - n.skew_seconds) +
+                             " s off the server's clock succeeded");
+    }
+    return false;
+  }
+  if (skew_error) {
+    Fail("clock-skew", what + " inside the 15-minute window was refused as skewed");
+    return false;
+  }
+  return true;
+}
+
+// The fabric only loses packets the RC engine retransmits, flaps are far shorter than the
+// server QP's retry budget (7 x 67 ms) and a crash cuts the request (Unavailable): an
+// answered RDMATransferFailed therefore means the server itself broke the transfer.
+void World::CheckRdmaFailure(const core::Status& st, const std::string& what) {
+  // The client reports the server's error as "<code>: <message>" (its Status code is the
+  // HTTP class), so the code is matched in the message.
+  if (!st.ok() && (proto::IsRdmaError(st, proto::kErrRdmaTransferFailed) ||
+                   st.message().rfind(proto::kErrRdmaTransferFailed, 0) == 0)) {
+    Fail("rdma-transfer", what + ": " + st.ToString() +
+                              " (no fault of this world can exhaust the RC retries)");
+  }
+}
+
+void World::DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
+                      std::function<void()> finish) {
+  const std::string what = "RDMA PUT node" + std::to_string(n.index) + "/" + key + " (" +
+                           std::to_string(seg.size) + " B)";
+  const uint64_t slot = NewSlot(c, n, seg.size, GenerateBytes(seg.gen, seg.size), what);
+  const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), false, {seg}, rt_->Now());
+  Client* client = &c;
+  Node* node = &n;
+  c.rdma.at(static_cast<size_t>(n.index))
+      ->Put(kBucket, key, slots_.at(slot).buffer, kGuard, seg.size, {},
+            [this, client, node, slot, id, what, finish](core::Result<proto::RdmaResult> r) {
+              EndSlot(slot, std::nullopt);
+              Trace("client" + std::to_string(client->index) + " " + what + " -> " +
+                    (r.ok() ? std::to_string(r->status) : r.status().ToString()));
+              const core::Status st = r.ok() ? core::Status::Ok() : r.status();
+              if (CheckRdmaAuth(*client, *node, st, what)) CheckRdmaFailure(st, what);
+              // 2xx acked; a 4xx S3 error refused it; anything else (cut, 5xx) is unknown.
+              WriteOutcome outcome = WriteOutcome::kUnknown;
+              if (r.ok()) {
+                outcome = WriteOutcome::kAcked;
+                ++result_.acked_writes;
+              } else {
+                const int http = proto::ToS3Error(r.status()).http_status;
+                if (http >= 400 && http < 500 &&
+                    r.status().code() != core::StatusCode::kUnavailable) {
+                  outcome = WriteOutcome::kFailed;
+                } else {
+                  ++result_.unknown_writes;
+                }
+              }
+              model_.EndWrite(id, outcome, rt_->Now());
+              finish();
+            });
+}
+
+void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
+                      std::function<void()> finish) {
+  std::optional<proto::ByteRange> range;
+  uint64_t offset = 0;
+  if (ranged) {
+    offset = c.rng.Below(20000);
+    const uint64_t len = 1 + c.rng.Below(9000);
+    range = proto::ByteRange{offset, offset + len - 1};
+  }
+  // Mostly a buffer every object fits; sometimes a small one (RDMABufferTooSmall is legal).
+  const size_t region = c.rdma_rng.Below(100) < 15 ? 1 + c.rdma_rng.Below(8192) : kGetBufferBytes;
+  const std::string mkey = ModelKey(n, key);
+  const std::string what = std::string(ranged ? "RDMA RANGE GET" : "RDMA GET") + " node" +
+                           std::to_string(n.index) + "/" + key + " into " +
+                           std::to_string(region) + " B";
+  const uint64_t slot = NewSlot(c, n, region, "", what);
+  const Time invoke = rt_->Now();
+  Client* client = &c;
+  Node* node = &n;
+  c.rdma.at(static_cast<size_t>(n.index))
+      ->Get(kBucket, key, range, slots_.at(slot).buffer, kGuard,
+            [this, client, node, slot, invoke, mkey, what, offset, ranged, finish](
+                core::Result<proto::RdmaResult> r) {
+              Trace("client" + std::to_string(client->index) + " " + what + " -> " +
+                    (r.ok() ? std::to_string(r->status) + " " + std::to_string(r->bytes) + " B"
+                            : r.status().ToString()));
+              const RdmaSlot& s = slots_.at(slot);
+              Reply reply = core::Status::Unavailable("placeholder");
+              if (!r.ok()) reply = r.status();
+              if (r.ok()) {
+                proto::ClientResponse resp;
+                resp.status = r->status;
+                resp.headers = r->headers;
+                resp.body.assign(s.mem.get() + kGuard, std::min<uint64_t>(r->bytes, s.region));
+                reply = std::move(resp);
+                result_.history_hash = core::Mix64(result_.history_hash ^ Fingerprint(reply->body));
+              }
+              // A refused GET (4xx: no key, bad range, buffer too small) wrote nothing; a
+              // served one wrote exactly its bytes.
+              std::optional<uint64_t> written;
+              if (r.ok()) written = r->bytes;
+              const core::Status st = r.ok() ? core::Status::Ok() : r.status();
+              const int http = r.ok() ? 200 : proto::ToS3Error(st).http_status;
+              if (!r.ok() && http >= 400 && http < 500 && st.code() != core::StatusCode::kUnavailable) {
+                written = 0;
+              }
+              if (CheckRdmaAuth(*client, *node, st, what)) {
+                CheckRdmaFailure(st, what);
+                CheckGetReply(what, mkey, invoke, offset, ranged, reply);
+              }
+              EndSlot(slot, written);
+              finish();
+            });
+}
+
+void World::ScheduleFlap() {
+  const auto delay = Duration::Microseconds(static_cast<int64_t>(rdma_rng_.Exponential(25000.0)));
+  flap_timer_ = rt_->After(delay, [this] {
+    if (quiet_) return;
+    const int c = static_cast<int>(rdma_rng_.Below(clients_.size() - 1));
+    const int n = static_cast<int>(rdma_rng_.Below(nodes_.size()));
+    const auto span = Duration::Microseconds(static_cast<int64_t>(100 + rdma_rng_.Below(20000)));
+    flaps_->Cut(ClientIp(c), NodeIp(n), rt_->Now() + span);
+    Trace("FLAP client" + std::to_string(c) + " <-> node" + std::to_string(n) + " link down for " +
+          std::to_string(span.us()) + " us");
+    ScheduleFlap();
   });
 }
 
@@ -805,6 +1223,7 @@ DstResult World::Run() {
   Build();
   ScheduleCrash();
   SchedulePartition();
+  ScheduleFlap();
   for (size_t i = 0; i + 1 < clients_.size(); ++i) {
     for (int k = 0; k < clients_[i].concurrency; ++k) ScheduleNext(clients_[i]);
   }
@@ -849,9 +1268,10 @@ std::vector<PlantableBug> PlantableBugs() {
        "the file's bytes are durable",
        proto::kPlantedBugsBuilt},
       {"skip-token-range-check",
-       "RDMA server: accept an x-amz-rdma-token whose range exceeds the registered buffer "
-       "(hook to be added with the RDMA data path in dst)",
-       false},
+       "proto/rdma_server_service.cc StartRdmaGet (RdmaServerOptions::"
+       "plant_skip_token_range_check): RDMA WRITE an object or range larger than the token's "
+       "buffer past its end",
+       proto::kPlantedBugsBuilt},
       {"reuse-psn",
        "emu RC requester: reuse a packet sequence number after a retransmit (hook to be added "
        "with the packet-level fabric in dst)",
