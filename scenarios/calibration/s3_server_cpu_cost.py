@@ -8,8 +8,9 @@ sendfile: the lower bound of a TCP server) with wrk over loopback and prints, pe
   client s/GB     wrk's CPU (getrusage of the child) per 10^9 payload bytes
   server us/req   server CPU per completed request (meaningful for 0-byte and 4 KiB GETs)
   client us/req   wrk's CPU per request
-Payload bytes: for GETs the server's wchar delta (/proc/PID/io; sendfile counts), for PUTs
-its rchar delta (socket reads), so partially served requests at the end of a run count.
+Payload bytes: the server's wchar delta (/proc/PID/io): for GETs its sendfile bytes, for PUTs
+the bytes it writes into its store (recvmsg is not counted in rchar), so partially served
+requests at the end of a run count.
 Every case runs REPS times; the summary prints the median and the load average.
 A separate run measures memcpy (the GPU server's bounce copy into a pinned staging buffer).
 
@@ -335,6 +336,15 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
                 vals.append(r[f"{who}_s_per_gb"] - base * 1e-6 / (sizes[name] / 1e9))
             return statistics.median(vals) if vals else None
 
+        def net(srv, op, name, who):
+            """One size's s/GB net of its server's 0-byte GET cost spread over the size."""
+            r = results.get((srv, op, name))
+            if r is None or r[f"{who}_s_per_gb"] is None:
+                return None
+            zero = results.get((srv, "GET", "0B"))
+            base = zero[f"{who}_us_per_req"] if zero else 0.0
+            return r[f"{who}_s_per_gb"] - base * 1e-6 / (sizes[name] / 1e9)
+
         def get(srv, op, name, key):
             r = results.get((srv, op, name))
             return None if r is None else r[key]
@@ -345,12 +355,17 @@ http {{ access_log off; sendfile on; tcp_nopush on; keepalive_requests 1000000;
         print("\n# constants (per byte: median over sizes, net of the 0-byte request cost)")
         show("tcp.server_send_cpu_per_gb = s3rdma-fs GET server", per_byte("s3rdma-fs", "GET", "server"), "s/GB")
         show("tcp.client_recv_cpu_per_gb = s3rdma-fs GET client (wrk)", per_byte("s3rdma-fs", "GET", "client"), "s/GB")
+        # The storage server's receive cost is what s3rdma serve spends on a durable PUT
+        # (receive, MD5, write, fsync, rename), at the claims scenarios' 8 MiB objects.
+        show("tcp.server_recv_cpu_per_gb = s3rdma-fs PUT server, 8 MiB", net("s3rdma-fs", "PUT", "8MiB", "server"), "s/GB")
+        show("s3rdma-fs PUT server, 64 MiB", net("s3rdma-fs", "PUT", "64MiB", "server"), "s/GB")
+        show("s3rdma-fs PUT server, median over sizes", per_byte("s3rdma-fs", "PUT", "server"), "s/GB")
+        show("s3rdma-memory PUT server (no write, no fsync), median over sizes",
+             per_byte("s3rdma-memory", "PUT", "server"), "s/GB")
         nginx_put = per_byte("nginx", "PUT", "server")
         show("nginx PUT server (receive to a file, no S3 work)", nginx_put, "s/GB")
-        show("tcp.server_recv_cpu_per_gb = nginx PUT server + MD5",
-             None if nginx_put is None else nginx_put + md5, "s/GB")
+        show("comparison: nginx PUT server + MD5", None if nginx_put is None else nginx_put + md5, "s/GB")
         show("tcp.client_send_cpu_per_gb = nginx PUT client (wrk)", per_byte("nginx", "PUT", "client"), "s/GB")
-        show("s3rdma-fs PUT server (512-byte body reads, see docs/models.md)", per_byte("s3rdma-fs", "PUT", "server"), "s/GB")
         show("s3rdma-memory GET server", per_byte("s3rdma-memory", "GET", "server"), "s/GB")
         show("nginx GET server (sendfile, lower bound)", per_byte("nginx", "GET", "server"), "s/GB")
         show("http.server_cpu_per_request = s3rdma-fs SigV4 0-byte GET", get("s3rdma-fs", "GET-SigV4", "0B", "server_us_per_req"), "us")
