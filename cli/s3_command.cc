@@ -10,6 +10,7 @@
 #include <sstream>
 #include <string>
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -329,6 +330,58 @@ int RunPut(const ClientFlags& f, const std::string& file, const std::string& uri
 
 // GET by RDMA: HEAD for the size, one registered buffer that size, GET into it, write it out.
 // If the object grew in between (RDMABufferTooSmall) the HEAD and GET are repeated once.
+// Where `get` writes. A regular file is written beside the target and renamed over it only
+// when complete (an interrupted download never leaves a truncated file); "-" is stdout; an
+// existing non-regular file (/dev/null, a FIFO, a terminal) is written in place, since
+// renaming over it would replace the device node with a regular file.
+class Download {
+ public:
+  explicit Download(std::string file) : file_(std::move(file)) {}
+  ~Download() {
+    if (out_ != nullptr && out_ != stdout) std::fclose(out_);
+    if (!tmp_.empty()) std::remove(tmp_.c_str());
+  }
+  bool to_stdout() const { return file_ == "-"; }
+  // Opens the output; false (with `error`) if it cannot be written.
+  bool Open(std::string* error) {
+    if (to_stdout()) {
+      out_ = stdout;
+      return true;
+    }
+    struct stat st;
+    const bool in_place = ::stat(file_.c_str(), &st) == 0 && !S_ISREG(st.st_mode);
+    if (!in_place) tmp_ = file_ + ".s3rdma-partial";
+    const std::string& path = in_place ? file_ : tmp_;
+    out_ = std::fopen(path.c_str(), "wb");
+    if (out_ == nullptr) {
+      tmp_.clear();
+      *error = "get: cannot write " + path;
+      return false;
+    }
+    return true;
+  }
+  bool Write(const void* data, size_t n) { return n == 0 || std::fwrite(data, 1, n, out_) == n; }
+  // Flushes and, for a regular file, renames it into place. False if any step failed.
+  bool Commit() {
+    if (out_ == stdout) {
+      out_ = nullptr;
+      return std::fflush(stdout) == 0;
+    }
+    const bool closed = std::fclose(out_) == 0;
+    out_ = nullptr;
+    if (!closed) return false;
+    if (tmp_.empty()) return true;
+    const bool renamed = std::rename(tmp_.c_str(), file_.c_str()) == 0;
+    if (renamed) tmp_.clear();
+    return renamed;
+  }
+
+ private:
+  std::string file_;
+  std::string tmp_;  // non-empty while a partial file exists
+  std::FILE* out_ = nullptr;
+};
+
 int RunRdmaGet(const ClientFlags& f, Session& s, const S3Uri& u, const std::string& uri,
                const std::string& file) {
   if (auto st = s.OpenRdma(f, HostOf(f)); !st.ok()) return Fail("get: " + st.message(), 2);
@@ -368,22 +421,15 @@ int RunRdmaGet(const ClientFlags& f, Session& s, const S3Uri& u, const std::stri
   s.CloseRdma();
   if (!res.ok()) return Report(res.status(), "get " + uri);
   const uint64_t bytes = res->bytes;
-  const bool to_stdout = file == "-";
-  const std::string tmp = file + ".s3rdma-partial";
-  std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
-  if (out == nullptr) return Fail("get: cannot write " + tmp);
-  // (An empty object has no buffer: fwrite must not see its null pointer.)
-  const bool wrote = bytes == 0 || std::fwrite(memory.data(), 1, bytes, out) == bytes;
-  if (to_stdout) {
-    std::fflush(stdout);
-    if (!wrote) return Fail("get: write to stdout failed");
+  Download dl(file);
+  std::string error;
+  if (!dl.Open(&error)) return Fail(error);
+  // (An empty object has no buffer: Write skips fwrite for 0 bytes.)
+  const bool wrote = dl.Write(memory.data(), bytes);
+  if (!wrote || !dl.Commit()) return Fail("get: cannot write " + file);
+  if (dl.to_stdout()) {
     std::fprintf(stderr, "download: %s: %s\n", uri.c_str(), HowMoved(*res, bytes, secs).c_str());
     return 0;
-  }
-  const bool closed = std::fclose(out) == 0;
-  if (!wrote || !closed || std::rename(tmp.c_str(), file.c_str()) != 0) {
-    std::remove(tmp.c_str());
-    return Fail("get: cannot write " + file);
   }
   std::printf("download: %s to %s (%llu bytes, ETag %s): %s\n", uri.c_str(), file.c_str(),
               static_cast<unsigned long long>(bytes), res->etag.c_str(),
@@ -398,33 +444,22 @@ int RunGet(const ClientFlags& f, const std::string& uri, const std::string& file
   auto s = Session::Open(f);
   if (!s.ok()) return Fail(s.status().message(), 2);
   if (!f.rdma.empty()) return RunRdmaGet(f, **s, *u, uri, file);
-  const bool to_stdout = file == "-";
-  const std::string tmp = file + ".s3rdma-partial";
-  std::FILE* out = to_stdout ? stdout : std::fopen(tmp.c_str(), "wb");
-  if (out == nullptr) return Fail("get: cannot write " + tmp);
+  Download dl(file);
+  std::string error;
+  if (!dl.Open(&error)) return Fail(error);
   proto::ClientRequest r;
   r.bucket = u->bucket;
   r.key = u->key;
   uint64_t bytes = 0;
   r.body_sink = [&](std::string_view d) {
     bytes += d.size();
-    if (std::fwrite(d.data(), 1, d.size(), out) != d.size()) {
-      return core::Status::IOError("write failed");
-    }
+    if (!dl.Write(d.data(), d.size())) return core::Status::IOError("write failed");
     return core::Status::Ok();
   };
   auto resp = (*s)->Send(std::move(r));
-  if (to_stdout) {
-    std::fflush(stdout);
-  } else {
-    const bool closed = std::fclose(out) == 0;
-    if (!resp.ok() || !closed || std::rename(tmp.c_str(), file.c_str()) != 0) {
-      std::remove(tmp.c_str());
-      if (resp.ok()) return Fail("get: cannot write " + file);
-    }
-  }
-  if (!resp.ok()) return Report(resp.status(), "get " + uri);
-  if (!to_stdout) {
+  if (!resp.ok()) return Report(resp.status(), "get " + uri);  // ~Download removes the partial file
+  if (!dl.Commit()) return Fail("get: cannot write " + file);
+  if (!dl.to_stdout()) {
     std::printf("download: %s to %s (%llu bytes)\n", uri.c_str(), file.c_str(),
                 static_cast<unsigned long long>(bytes));
   }

@@ -12,9 +12,11 @@ import hashlib
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
+import threading
 import unittest
 
 import boto3
@@ -121,6 +123,27 @@ class RdmaEndToEnd(unittest.TestCase):
         dst = os.path.join(self.work, "empty-down")
         self.cli("get", "s3://rdma/empty", dst, "--rdma", "udp")
         self.assertEqual(os.path.getsize(dst), 0)
+
+    def test_get_into_a_fifo_keeps_it_a_fifo(self):
+        # `get` renames a finished download over a regular file, but must write special
+        # files (FIFOs, /dev/null) in place: renaming over them replaces the node.
+        data = self.rng.randbytes(300000)
+        self.s3.put_object(Bucket="rdma", Key="fifo", Body=data)
+        for rdma in (["--rdma", "udp"], []):
+            fifo = os.path.join(self.work, "fifo-" + str(len(rdma)))
+            os.mkfifo(fifo)
+            got = {}
+            def drain():
+                with open(fifo, "rb") as f:
+                    got["bytes"] = f.read()
+            reader = threading.Thread(target=drain, daemon=True)
+            reader.start()
+            self.cli("get", "s3://rdma/fifo", fifo, *rdma)
+            reader.join(timeout=30)
+            self.assertFalse(reader.is_alive(), f"reader never saw EOF (seed {SEED})")
+            self.assertTrue(stat.S_ISFIFO(os.stat(fifo).st_mode), f"{rdma} replaced the FIFO")
+            self.assertEqual(got.get("bytes"), data, f"{rdma} seed {SEED}")
+            self.assertEqual([n for n in os.listdir(self.work) if n.endswith("-partial")], [])
 
     def test_several_client_processes_at_once(self):
         srcs = [self.file(f"par-{i}", 1_000_000 + i) for i in range(6)]
