@@ -59,6 +59,11 @@ bool RcQp::StartWqe(SendWqe& w) {
     if (req_idx_ == sq_head_) CompleteFailedHead();
     return false;
   }
+  if (kEmuPlantedBugsBuilt && planted_reuse_pending_ && device_->options().plant_reuse_psn &&
+      PsnDiff(req_psn_, comp_psn_) > 0) {
+    req_psn_ = PsnAdd(req_psn_, 0xFFFFFF);  // the planted bug: one PSN back, reused
+    planted_reuse_pending_ = false;
+  }
   w.first_psn = req_psn_;
   switch (w.opcode) {
     case WrOpcode::kAtomicCmpAndSwp:
@@ -95,7 +100,10 @@ Opcode WriteOpcode(bool first, bool last, bool imm) {
 
 void RcQp::SendNextPacket(SendWqe& w) {
   const uint32_t psn = req_psn_;
-  if (PsnDiff(psn, high_psn_) < 0) ++stats_.retransmitted_packets;
+  if (PsnDiff(psn, high_psn_) < 0) {
+    ++stats_.retransmitted_packets;
+    planted_reuse_pending_ = true;
+  }
   if (PsnDiff(req_psn_, comp_psn_) == 0) {
     // Nothing was outstanding: the ACK timeout starts now.
     retransmit_deadline_ = device_->runtime().Now() + AckTimeout(attr_.timeout);

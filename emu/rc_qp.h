@@ -192,6 +192,7 @@ class RcQp {
   uint32_t req_psn_ = 0;      // next PSN to send
   uint32_t comp_psn_ = 0;     // oldest unacknowledged PSN
   uint32_t high_psn_ = 0;     // one past the highest PSN ever sent
+  bool planted_reuse_pending_ = false;  // DeviceOptions::plant_reuse_psn: a retransmit happened
   uint32_t noack_pkts_ = 0;   // packets since the last ACK request
   uint32_t rd_outstanding_ = 0;
   bool requester_scheduled_ = false;

@@ -366,7 +366,17 @@ struct DeviceOptions {
   // asks for an ACK (rxe: 64 per ACK request).
   uint32_t max_unacked_psns = 128;
   uint32_t packets_per_ack_req = 64;
+  // Planted bug `reuse-psn` (docs/dst.md; only with kEmuPlantedBugsBuilt, else ignored): after
+  // a retransmission, the requester starts its next message at the PSN its previous packet
+  // used, so the responder takes the new message's first packet for a duplicate.
+  bool plant_reuse_psn = false;
 };
+
+#ifndef S3RDMA_PLANT_BUGS
+#define S3RDMA_PLANT_BUGS 0
+#endif
+// True when this build compiles the planted-bug hooks in (CMake option S3RDMA_PLANT_BUGS).
+inline constexpr bool kEmuPlantedBugsBuilt = S3RDMA_PLANT_BUGS != 0;
 
 // One software NIC port bound to one fabric node address. Receives every packet the fabric
 // delivers to that address and dispatches it to the QP its BTH names.

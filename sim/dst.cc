@@ -529,7 +529,9 @@ core::Status World::StartNode(Node& n) {
   config.unix_time_at_runtime_zero = kUnixBase + n.skew_seconds;
   n.service = std::make_unique<proto::S3Service>(config, *n.store, credentials_, *rt_);
   // The process's NIC and RDMA server (the old ones died with the previous incarnation).
-  auto dev = emu::Device::Open(*flaps_, {NodeIp(n.index), emu::kRoceUdpPort});
+  emu::DeviceOptions dopts;
+  dopts.plant_reuse_psn = options_.plant == "reuse-psn";
+  auto dev = emu::Device::Open(*flaps_, {NodeIp(n.index), emu::kRoceUdpPort}, dopts);
   S3_CHECK_MSG(dev.ok(), "dst: node device: " + dev.status().ToString());
   n.device = std::move(dev).value();
   proto::RdmaServerOptions ro;
@@ -1152,19 +1154,37 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
     req.key = key;
     if (part <= up->parts) {
       const Segment& seg = up->segments[static_cast<size_t>(part - 1)];
+      auto next_part = [up, part, step, abort](bool usable, const std::string* etag) {
+        if (!usable || etag == nullptr) {
+          abort();
+          return;
+        }
+        up->xml += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" +
+                   *etag + "</ETag></Part>";
+        if (auto next = step.lock()) (*next)(part + 1);
+      };
+      if (seg.size > 0 && UseRdma(c)) {
+        const std::string pwhat = "RDMA " + what + " part " + std::to_string(part);
+        const uint64_t slot = NewSlot(c, *node, seg.size, GenerateBytes(seg.gen, seg.size), pwhat);
+        c.rdma.at(static_cast<size_t>(node->index))
+            ->UploadPart(kBucket, key, up->id, part, slots_.at(slot).buffer, kGuard, seg.size,
+                         [this, &c, node, slot, pwhat, next_part](core::Result<proto::RdmaResult> r) {
+                           EndSlot(slot, std::nullopt);
+                           Trace("client" + std::to_string(c.index) + " " + pwhat + " -> " +
+                                 (r.ok() ? std::to_string(r->status) : r.status().ToString()));
+                           const core::Status st = r.ok() ? core::Status::Ok() : r.status();
+                           const bool usable = CheckRdmaAuth(c, *node, st, pwhat);
+                           if (usable) CheckRdmaFailure(st, pwhat);
+                           next_part(usable && r.ok(), r.ok() ? &r->etag : nullptr);
+                         });
+        return;
+      }
       req.method = "PUT";
       req.query = {{"partNumber", std::to_string(part)}, {"uploadId", up->id}};
       req.body = GenerateBytes(seg.gen, seg.size);
       Send(c, *node, std::move(req), what + " part " + std::to_string(part),
-           [up, part, step, abort](Reply r, Delivery, bool usable) {
-             const std::string* etag = r.ok() ? r->Header("etag") : nullptr;
-             if (!usable || !r.ok() || etag == nullptr) {
-               abort();
-               return;
-             }
-             up->xml += "<Part><PartNumber>" + std::to_string(part) + "</PartNumber><ETag>" +
-                        *etag + "</ETag></Part>";
-             if (auto next = step.lock()) (*next)(part + 1);
+           [next_part](Reply r, Delivery, bool usable) {
+             next_part(usable && r.ok(), r.ok() ? r->Header("etag") : nullptr);
            });
       return;
     }
@@ -1273,9 +1293,9 @@ std::vector<PlantableBug> PlantableBugs() {
        "buffer past its end",
        proto::kPlantedBugsBuilt},
       {"reuse-psn",
-       "emu RC requester: reuse a packet sequence number after a retransmit (hook to be added "
-       "with the packet-level fabric in dst)",
-       false},
+       "emu/qp_requester.cc RcQp::StartWqe (DeviceOptions::plant_reuse_psn, the storage nodes' "
+       "NICs): after a retransmission, start the next message one PSN back, reusing a PSN",
+       proto::kPlantedBugsBuilt && emu::kEmuPlantedBugsBuilt},
   };
 }
 
