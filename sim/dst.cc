@@ -264,6 +264,10 @@ class World {
   void DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                  std::function<void()> finish);
   void ScheduleFlap();
+  void NoteRdma(bool ok) {
+    ++result_.rdma_ops;
+    if (ok) ++result_.rdma_ok;
+  }
 
   // Skew checks shared by every reply; false if the reply carries no information to check.
   bool CheckAuth(const Client& c, const Node& n, const Reply& r, Delivery how,
@@ -637,6 +641,9 @@ void World::SchedulePartition() {
 void World::StartQuiet() {
   quiet_ = true;
   quiet_start_ = rt_->Now();
+  // Return from Run's RunEvents batch now: it would otherwise run on into far-future
+  // timers (the RDMA server's idle sweep) before the quiet phase's deadline is set.
+  rt_->Stop();
   crash_timer_.Cancel();
   partition_timer_.Cancel();
   partitions_.clear();
@@ -979,6 +986,7 @@ void World::DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
       ->Put(kBucket, key, slots_.at(slot).buffer, kGuard, seg.size, {},
             [this, client, node, slot, id, what, finish](core::Result<proto::RdmaResult> r) {
               EndSlot(slot, std::nullopt);
+              NoteRdma(r.ok());
               Trace("client" + std::to_string(client->index) + " " + what + " -> " +
                     (r.ok() ? std::to_string(r->status) : r.status().ToString()));
               const core::Status st = r.ok() ? core::Status::Ok() : r.status();
@@ -1053,6 +1061,7 @@ void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                 CheckGetReply(what, mkey, invoke, offset, ranged, reply);
               }
               EndSlot(slot, written);
+              NoteRdma(r.ok());
               finish();
             });
 }
@@ -1170,6 +1179,7 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
             ->UploadPart(kBucket, key, up->id, part, slots_.at(slot).buffer, kGuard, seg.size,
                          [this, &c, node, slot, pwhat, next_part](core::Result<proto::RdmaResult> r) {
                            EndSlot(slot, std::nullopt);
+                           NoteRdma(r.ok());
                            Trace("client" + std::to_string(c.index) + " " + pwhat + " -> " +
                                  (r.ok() ? std::to_string(r->status) : r.status().ToString()));
                            const core::Status st = r.ok() ? core::Status::Ok() : r.status();
@@ -1270,6 +1280,12 @@ DstResult World::Run() {
   for (Node& n : nodes_) {
     if (n.fs) result_.injected_io_errors += n.fs->stats().injected_errors;
   }
+  for (const Client& c : clients_) {
+    for (const auto& rc : c.rdma) result_.rdma_reconnects += rc->stats().reconnects;
+  }
+  const emu::InProcStats& fs = fabric_->stats();
+  result_.fabric_faults = fs.dropped + fs.duplicated + fs.reordered + fs.corrupted;
+  result_.flap_drops = flaps_->dropped();
   result_.events = rt_->stats().executed;
   result_.trace_hash = rt_->TraceHash();
   result_.virtual_seconds = rt_->Now().ToSeconds();

@@ -50,6 +50,11 @@ struct DstResult {
   uint64_t crashes = 0;
   uint64_t partitions = 0;  // client-node pairs cut off for a while
   uint64_t injected_io_errors = 0;
+  uint64_t rdma_ops = 0;           // RDMA GET / PUT / UploadPart requests finished
+  uint64_t rdma_ok = 0;            // ... that moved their bytes by RDMA
+  uint64_t rdma_reconnects = 0;    // client QPs dropped and reconnected (crashes, stale QPs)
+  uint64_t fabric_faults = 0;      // packets dropped, duplicated, reordered or corrupted
+  uint64_t flap_drops = 0;         // packets dropped by link flaps
   uint64_t events = 0;
   uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
   uint64_t history_hash = 0;  // every reply the clients got (status, bytes, time), folded

@@ -114,6 +114,7 @@ TEST(DstTest, CleanSeedsPassAndExerciseTheFaults) {
   DstOptions o;
   o.ops = 120;
   uint64_t crashes = 0, skewed = 0, unknown = 0, reads = 0;
+  uint64_t rdma_ok = 0, reconnects = 0, fabric_faults = 0, flap_drops = 0;
   for (uint64_t seed = 1; seed <= 25; ++seed) {
     const DstResult r = RunDstSeed(seed, o);
     ASSERT_TRUE(r.ok()) << "seed " << seed << ": " << r.failures.front() << "\nreplay: "
@@ -122,12 +123,21 @@ TEST(DstTest, CleanSeedsPassAndExerciseTheFaults) {
     skewed += r.skew_rejections;
     unknown += r.unknown_writes;
     reads += r.checked_reads;
+    rdma_ok += r.rdma_ok;
+    reconnects += r.rdma_reconnects;
+    fabric_faults += r.fabric_faults;
+    flap_drops += r.flap_drops;
   }
   // The faults really happen (otherwise passing proves little).
   EXPECT_GT(crashes, 10u);
   EXPECT_GT(skewed, 10u);
   EXPECT_GT(unknown, 5u);
   EXPECT_GT(reads, 1000u);
+  // The RDMA path runs, through packet faults, flaps and crashes that kill server QPs.
+  EXPECT_GT(rdma_ok, 300u);
+  EXPECT_GT(reconnects, 5u);
+  EXPECT_GT(fabric_faults, 10u);
+  EXPECT_GT(flap_drops, 5u);
 }
 
 TEST(DstTest, PlantedBugsAreCaught) {
@@ -148,7 +158,8 @@ TEST(DstTest, PlantNamesAreValidated) {
   EXPECT_TRUE(ValidatePlant("").ok());
   EXPECT_EQ(ValidatePlant("no-such-bug").code(), core::StatusCode::kInvalidArgument);
   EXPECT_NE(ValidatePlant("no-such-bug").message().find("ack-before-fsync"), std::string::npos);
-  EXPECT_FALSE(ValidatePlant("reuse-psn").ok());  // documented, not wired yet
+  EXPECT_EQ(ValidatePlant("reuse-psn").ok(), proto::kPlantedBugsBuilt);
+  EXPECT_EQ(ValidatePlant("skip-token-range-check").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ValidatePlant("torn-commit").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ReplayCommand(5, DstOptions{.ops = 7, .plant = "torn-commit", .trace = {}}),
             "s3rdma dst --seed 5 --ops 7 --plant torn-commit");
