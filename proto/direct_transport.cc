@@ -56,11 +56,37 @@ void DirectTransport::Run(std::shared_ptr<Call> call) {
   if (SendsContentLength(r)) req.headers.emplace_back("content-length", std::to_string(r.body.size()));
   call->exchange = service_.Start(std::move(req));
   if (call->exchange->wants_body()) {
+    if (direct_.body_chunk_interval > core::Duration::Zero()) {
+      FeedBody(std::move(call), 0);
+      return;
+    }
     const std::string_view body = r.body;
     for (size_t off = 0; off < body.size(); off += direct_.body_chunk_bytes) {
       if (!call->exchange->OnBody(body.substr(off, direct_.body_chunk_bytes)).ok()) break;
     }
   }
+  Finish(std::move(call));
+}
+
+void DirectTransport::FeedBody(std::shared_ptr<Call> call, size_t offset) {
+  const std::string_view body = call->request.body;
+  if (offset < body.size()) {
+    const bool ok = call->exchange->OnBody(body.substr(offset, direct_.body_chunk_bytes)).ok();
+    const size_t next = offset + direct_.body_chunk_bytes;
+    if (ok && next < body.size()) {
+      std::weak_ptr<bool> alive = alive_;
+      // Holding `call` keeps the exchange alive; a destroyed transport drops it unfinished.
+      runtime_.After(direct_.body_chunk_interval, [this, alive, call, next]() mutable {
+        if (alive.expired()) return;
+        FeedBody(std::move(call), next);
+      });
+      return;
+    }
+  }
+  Finish(std::move(call));
+}
+
+void DirectTransport::Finish(std::shared_ptr<Call> call) {
   std::weak_ptr<bool> alive = alive_;
   S3Exchange* exchange = call->exchange.get();
   // `call` owns the exchange and the callback owns `call`: the cycle is broken when the

@@ -27,6 +27,10 @@ namespace s3rdma::proto {
 struct DirectTransportOptions {
   core::Duration latency = core::Duration::Zero();  // one way, request and response each
   size_t body_chunk_bytes = 64 << 10;               // OnBody piece size (>= 1)
+  // > 0: each OnBody piece after the first is fed in its own runtime event this long after
+  // the previous one (a body still arriving), so destroying the transport, e.g. a simulated
+  // crash, can cut an upload in the middle. 0: the whole body in one event.
+  core::Duration body_chunk_interval = core::Duration::Zero();
 };
 
 struct DirectTransportStats {
@@ -56,6 +60,8 @@ class DirectTransport final : public S3Transport {
  private:
   struct Call;
   void Run(std::shared_ptr<Call> call);
+  void FeedBody(std::shared_ptr<Call> call, size_t offset);
+  void Finish(std::shared_ptr<Call> call);
   void Deliver(std::shared_ptr<Call> call, core::Result<ClientResponse> result);
 
   S3Service& service_;

@@ -176,6 +176,7 @@ struct Node {
   uint64_t incarnation = 0;
   SimFsFaults faults;
   size_t chunk_bytes = 64 << 10;
+  Duration chunk_interval;  // between request body pieces (0: a body arrives at once)
   int64_t skew_seconds = 0;  // the server's clock error
   // The process's NIC and RDMA server: destroyed at a crash, made anew at a restart.
   std::unique_ptr<emu::Device> device;
@@ -459,6 +460,12 @@ void World::Build() {
         5 + rdma_rng_.Below(200)));
   }
   fc.faults = fabric_faults_;
+  // Half the nodes receive request bodies piece by piece, so crashes land mid-upload.
+  for (Node& n : nodes_) {
+    if (rdma_rng_.Bernoulli(0.5)) {
+      n.chunk_interval = Duration::Microseconds(static_cast<int64_t>(20 + rdma_rng_.Below(500)));
+    }
+  }
   fabric_ = std::make_unique<emu::InProcFabric>(*rt_, fc);
   flaps_ = std::make_unique<FlapFabric>(*fabric_);
   char faults[96];
@@ -507,6 +514,7 @@ std::unique_ptr<proto::DirectTransport> World::MakeTransport(Node& n, const Clie
   proto::DirectTransportOptions d;
   d.latency = c.latency;
   d.body_chunk_bytes = n.chunk_bytes;
+  d.body_chunk_interval = n.chunk_interval;
   return std::make_unique<proto::DirectTransport>(*n.service, *rt_, o, d);
 }
 

@@ -4,7 +4,11 @@
 
 #include <gtest/gtest.h>
 
+#include "core/virtual_runtime.h"
+#include "proto/direct_transport.h"
 #include "proto/fs_store.h"
+#include "proto/memory_store.h"
+#include "proto/s3_service.h"
 #include "sim/dst.h"
 #include "sim/dst_model.h"
 
@@ -163,6 +167,52 @@ TEST(DstTest, PlantNamesAreValidated) {
   EXPECT_EQ(ValidatePlant("torn-commit").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ReplayCommand(5, DstOptions{.ops = 7, .plant = "torn-commit", .trace = {}}),
             "s3rdma dst --seed 5 --ops 7 --plant torn-commit");
+}
+
+// DirectTransportOptions::body_chunk_interval (used by dst so that crashes land mid-upload):
+// the body arrives piece by piece over virtual time; destroying the transport in the middle
+// abandons the upload (no callback, no object), and an uncut one completes.
+TEST(DstTest, PacedBodyCanBeCutMidUpload) {
+  core::VirtualRuntime rt;
+  proto::MemoryStore store(1);
+  ASSERT_TRUE(store.CreateBucket("bkt", 1'700'000'000).ok());
+  proto::CredentialStore creds;
+  const proto::Credential cred{"DSTACCESSKEY0000", "dst-secret-key-0000"};
+  creds.Add(cred);
+  proto::ServiceConfig config;
+  config.unix_time_at_runtime_zero = 1'700'000'000;
+  proto::S3Service service(config, store, creds, rt);
+  proto::ClientOptions o;
+  o.credential = cred;
+  o.unix_time_at_runtime_zero = 1'700'000'000;
+  proto::DirectTransportOptions d;
+  d.body_chunk_bytes = 1000;
+  d.body_chunk_interval = core::Duration::Microseconds(100);
+  proto::ClientRequest put;
+  put.method = "PUT";
+  put.bucket = "bkt";
+  put.key = "k";
+  put.body = std::string(10'000, 'x');  // 10 pieces, the last one 900 us after the first
+
+  auto cut = std::make_unique<proto::DirectTransport>(service, rt, o, d);
+  bool called = false;
+  cut->Send(put, [&](core::Result<proto::ClientResponse>) { called = true; });
+  rt.RunUntil(Time::Zero() + core::Duration::Microseconds(450));
+  cut.reset();  // the "crash": half the body has arrived
+  rt.Run();
+  EXPECT_FALSE(called);
+  EXPECT_FALSE(store.Stat("bkt", "k").ok()) << "a cut upload must not create the object";
+
+  proto::DirectTransport whole(service, rt, o, d);
+  std::optional<core::Result<proto::ClientResponse>> reply;
+  const Time start = rt.Now();
+  whole.Send(put, [&](core::Result<proto::ClientResponse> r) { reply = std::move(r); });
+  rt.Run();
+  ASSERT_TRUE(reply.has_value());
+  ASSERT_TRUE(reply->ok()) << reply->status().ToString();
+  EXPECT_EQ((*reply)->status, 200);
+  EXPECT_GE(rt.Now() - start, core::Duration::Microseconds(900));
+  EXPECT_TRUE(store.Stat("bkt", "k").ok());
 }
 
 }  // namespace
