@@ -62,7 +62,7 @@ void RcQp::OnProgress() {
   retry_left_ = attr_.retry_cnt;
   rnr_retry_left_ = attr_.rnr_retry;
   retry_started_ = false;
-  retransmit_deadline_ = device_->runtime().Now() + AckTimeout(attr_.timeout);
+  retransmit_deadline_ = AckDeadline();
 }
 
 void RcQp::OnResponse(RocePacket&& pkt) {
@@ -259,7 +259,7 @@ void RcQp::Retry() {
       req_offset_ = static_cast<uint32_t>(PsnDiff(comp_psn_, head.first_psn)) * mtu();
     }
   }
-  retransmit_deadline_ = device_->runtime().Now() + AckTimeout(attr_.timeout);
+  retransmit_deadline_ = AckDeadline();
   RunRequester();
 }
 

@@ -106,7 +106,7 @@ void RcQp::SendNextPacket(SendWqe& w) {
   }
   if (PsnDiff(req_psn_, comp_psn_) == 0) {
     // Nothing was outstanding: the ACK timeout starts now.
-    retransmit_deadline_ = device_->runtime().Now() + AckTimeout(attr_.timeout);
+    retransmit_deadline_ = AckDeadline();
   }
   RocePacket pkt;
   switch (w.opcode) {
@@ -183,6 +183,11 @@ void RcQp::SendNextPacket(SendWqe& w) {
   if (PsnDiff(req_psn_, high_psn_) > 0) high_psn_ = req_psn_;
   SendPacket(std::move(pkt));
   ArmRetransmitTimer();
+}
+
+core::Time RcQp::AckDeadline() const {
+  if (attr_.timeout == 0) return core::Time::Max();
+  return device_->runtime().Now() + AckTimeout(attr_.timeout);
 }
 
 void RcQp::ArmRetransmitTimer() {

@@ -136,6 +136,9 @@ class RcQp {
   bool StartWqe(SendWqe& w);
   void SendNextPacket(SendWqe& w);
   void ArmRetransmitTimer();
+  // Now + the local ACK timeout; Time::Max() when the timeout is infinite (attribute 0), so
+  // the sum never overflows.
+  core::Time AckDeadline() const;
 
   // ---- qp_completer.cc ----
   void OnResponse(RocePacket&& pkt);
