@@ -142,7 +142,7 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
     }
     if (o.protocol == "both") {
       std::printf("\n%s", sim::FormatComparison(modelled, run->result).c_str());
-      std::printf("  %-28s %12.3f s %12.3f s %8.1fx\n", "wall time", modelled_wall, wall,
+      std::printf("  %-40s %12.3f s %12.3f s %8.1fx\n", "wall time", modelled_wall, wall,
                   modelled_wall > 0 ? wall / modelled_wall : 0.0);
     }
   }

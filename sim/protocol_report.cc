@@ -19,7 +19,7 @@ std::string Diff(double a, double b) {
 
 std::string Row(const std::string& name, const std::string& a, const std::string& b, const std::string& d) {
   char buf[256];
-  std::snprintf(buf, sizeof buf, "  %-28s %14s %14s %9s\n", name.c_str(), a.c_str(), b.c_str(), d.c_str());
+  std::snprintf(buf, sizeof buf, "  %-40s %14s %14s %9s\n", name.c_str(), a.c_str(), b.c_str(), d.c_str());
   return buf;
 }
 
