@@ -1,4 +1,5 @@
 #include "sim/world.h"
+#include "sim/world_results.h"
 
 #include <algorithm>
 #include <cmath>
@@ -21,36 +22,6 @@ using core::Time;
 using models::Buffer;
 using models::Endpoint;
 
-const char* TypeName(WorkloadConfig::Type t) {
-  switch (t) {
-    case WorkloadConfig::Type::kGet: return "get";
-    case WorkloadConfig::Type::kPut: return "put";
-    case WorkloadConfig::Type::kIndexBuild: return "index_build";
-    case WorkloadConfig::Type::kPipeline: return "pipeline";
-  }
-  return "?";
-}
-
-// "storage12.gpu3_pcie_in" -> {"storage", "gpu_pcie_in"}; "leaf4.up" -> {"fabric", "leaf_up"}.
-std::pair<std::string, std::string> GroupAndKind(const std::string& name) {
-  const size_t dot = name.find('.');
-  std::string node = name.substr(0, dot);
-  std::string kind = dot == std::string::npos ? std::string() : name.substr(dot + 1);
-  std::string group;
-  for (char ch : node) {
-    if (ch >= '0' && ch <= '9') break;
-    group += ch;
-  }
-  if (group == "client") group = "clients";
-  if (group == "leaf") return {"fabric", "leaf_" + kind};
-  std::string k;
-  for (size_t i = 0; i < kind.size(); ++i) {
-    if (kind[i] >= '0' && kind[i] <= '9' && i > 0 && kind.compare(0, 3, "gpu") == 0) continue;
-    k += kind[i];
-  }
-  return {group, k};
-}
-
 class World {
  public:
   explicit World(const ScenarioConfig& c)
@@ -69,16 +40,9 @@ class World {
     core::Rng rng;
     int64_t left;  // requests left (streams) ; unused by pipelines
   };
-  struct WorkloadState {
-    const WorkloadConfig* cfg = nullptr;
+  struct WorkloadState : WorkloadTally {
     std::vector<double> zipf_cdf;
-    std::vector<int64_t> latencies_ps;
-    int64_t requests = 0;
-    int64_t bytes = 0;
-    Time first_start = Time::Max();
-    Time last_end;
-    // index build
-    int64_t segments = 0;
+    // index build (WorkloadTally::segments is the segment count)
     int64_t next_segment = 0;
     int64_t segment_bytes = 0;
     int64_t last_segment_bytes = 0;
@@ -506,102 +470,20 @@ SimResult World::Run(const RunOptions& options) {
 }
 
 SimResult World::Collect() {
-  SimResult r;
-  r.scenario = c_.name.empty() ? c_.source : c_.name;
-  r.seed = c_.seed;
-  r.transport = models::TransportName(c_.transport);
-  r.storage_nodes = c_.storage.count;
-  r.client_nodes = c_.clients.count;
-  r.makespan = last_end_.SinceEpoch();
-  r.hit_max_time = hit_max_time_;
-  const double T = r.makespan.ToSeconds();
-  for (const WorkloadState& w : wl_) {
-    WorkloadResult x;
-    x.name = w.cfg->name;
-    x.type = TypeName(w.cfg->type);
-    x.requests = w.requests;
-    x.bytes = w.bytes;
-    x.first_start = w.first_start == Time::Max() ? Time::Zero() : w.first_start;
-    x.last_end = w.last_end;
-    x.segments = w.segments;
-    const double span = (x.last_end - x.first_start).ToSeconds();
-    x.throughput_bps = span > 0 ? static_cast<double>(x.bytes) / span : 0;
-    std::vector<int64_t> lat = w.latencies_ps;
-    if (!lat.empty()) {
-      std::sort(lat.begin(), lat.end());
-      auto q = [&](double p) {
-        const size_t i = std::min(lat.size() - 1, static_cast<size_t>(std::ceil(p * static_cast<double>(lat.size()))) - (p > 0 ? 1 : 0));
-        return Duration::Picoseconds(lat[i]);
-      };
-      long double sum = 0;
-      for (int64_t v : lat) sum += static_cast<long double>(v);
-      x.latency_mean = Duration::Picoseconds(static_cast<int64_t>(sum / static_cast<long double>(lat.size())));
-      x.latency_p50 = q(0.5);
-      x.latency_p99 = q(0.99);
-      x.latency_p999 = q(0.999);
-      x.latency_max = Duration::Picoseconds(lat.back());
-    }
-    r.requests += x.requests;
-    r.bytes += x.bytes;
-    r.workloads.push_back(std::move(x));
-  }
-  r.aggregate_bps = T > 0 ? static_cast<double>(r.bytes) / T : 0;
-  if (T > 0) {
-    double mn = 1e300, mx = 0, sum = 0;
-    for (int n = storage_first_; n < client_first_; ++n) {
-      const double b = static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T;
-      mn = std::min(mn, b);
-      mx = std::max(mx, b);
-      sum += b;
-    }
-    r.per_storage_bps_mean = sum / static_cast<double>(c_.storage.count);
-    r.per_storage_bps_min = mn;
-    r.per_storage_bps_max = mx;
-    double csum = 0;
-    for (int n = client_first_; n < cluster_.node_count(); ++n) csum += static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T;
-    r.per_client_bps_mean = csum / static_cast<double>(c_.clients.count);
-    for (int n = 0; n < cluster_.node_count(); ++n) {
-      r.nodes.push_back({cluster_.node_name(n), static_cast<double>(node_bytes_[static_cast<size_t>(n)]) / T});
-    }
-  }
-  std::map<std::pair<std::string, std::string>, KindResult> kinds;
-  std::map<std::pair<std::string, std::string>, int> kind_count;
-  std::vector<std::pair<std::string, std::string>> kind_order;
-  for (models::ResourceId id = 0; id < solver_.resource_count(); ++id) {
-    ResourceResult rr;
-    rr.name = solver_.name(id);
-    std::tie(rr.group, rr.kind) = GroupAndKind(rr.name);
-    rr.capacity = solver_.capacity(id);
-    rr.used = solver_.UsedWork(id);
-    rr.utilisation = T > 0 ? rr.used / (rr.capacity * T) : 0;
-    const auto key = std::make_pair(rr.group, rr.kind);
-    auto [it, inserted] = kinds.try_emplace(key);
-    if (inserted) {
-      it->second.group = rr.group;
-      it->second.kind = rr.kind;
-      kind_order.push_back(key);
-    }
-    it->second.mean += rr.utilisation;
-    ++kind_count[key];
-    if (rr.utilisation > it->second.max || it->second.max_name.empty()) {
-      it->second.max = rr.utilisation;
-      it->second.max_name = rr.name;
-    }
-    r.resources.push_back(std::move(rr));
-  }
-  for (const auto& key : kind_order) {
-    KindResult k = kinds[key];
-    k.mean /= kind_count[key];
-    if (r.kinds.empty() || k.mean > r.bottleneck.mean) r.bottleneck = k;
-    r.kinds.push_back(std::move(k));
-  }
-  r.samples = samples_;
-  r.events = runtime_.stats().executed;
-  r.solves = solver_.stats().solves;
-  r.activities_solved = solver_.stats().activities_solved;
-  r.widenings = solver_.stats().widenings;
-  r.trace_hash = runtime_.TraceHash();
-  return r;
+  RunRecord run;
+  run.config = &c_;
+  run.last_end = last_end_;
+  run.hit_max_time = hit_max_time_;
+  for (const WorkloadState& w : wl_) run.workloads.push_back(&w);
+  run.node_bytes = &node_bytes_;
+  run.storage_first = storage_first_;
+  run.client_first = client_first_;
+  run.cluster = &cluster_;
+  run.solver = &solver_;
+  run.used_work = [this](models::ResourceId id) { return solver_.UsedWork(id); };
+  run.samples = &samples_;
+  run.runtime = &runtime_;
+  return CollectResult(run);
 }
 
 }  // namespace

@@ -1,0 +1,146 @@
+#include "sim/world_results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <tuple>
+
+namespace s3rdma::sim {
+
+using core::Duration;
+using core::Time;
+
+const char* WorkloadTypeName(WorkloadConfig::Type t) {
+  switch (t) {
+    case WorkloadConfig::Type::kGet: return "get";
+    case WorkloadConfig::Type::kPut: return "put";
+    case WorkloadConfig::Type::kIndexBuild: return "index_build";
+    case WorkloadConfig::Type::kPipeline: return "pipeline";
+  }
+  return "?";
+}
+
+std::pair<std::string, std::string> ResourceGroupAndKind(const std::string& name) {
+  const size_t dot = name.find('.');
+  std::string node = name.substr(0, dot);
+  std::string kind = dot == std::string::npos ? std::string() : name.substr(dot + 1);
+  std::string group;
+  for (char ch : node) {
+    if (ch >= '0' && ch <= '9') break;
+    group += ch;
+  }
+  if (group == "client") group = "clients";
+  if (group == "leaf") return {"fabric", "leaf_" + kind};
+  std::string k;
+  for (size_t i = 0; i < kind.size(); ++i) {
+    if (kind[i] >= '0' && kind[i] <= '9' && i > 0 && kind.compare(0, 3, "gpu") == 0) continue;
+    k += kind[i];
+  }
+  return {group, k};
+}
+
+SimResult CollectResult(const RunRecord& run) {
+  const ScenarioConfig& c = *run.config;
+  const std::vector<int64_t>& node_bytes = *run.node_bytes;
+  const models::FlowSolver& solver = *run.solver;
+  const models::ClusterModel& cluster = *run.cluster;
+  SimResult r;
+  r.scenario = c.name.empty() ? c.source : c.name;
+  r.seed = c.seed;
+  r.transport = models::TransportName(c.transport);
+  r.storage_nodes = c.storage.count;
+  r.client_nodes = c.clients.count;
+  r.makespan = run.last_end.SinceEpoch();
+  r.hit_max_time = run.hit_max_time;
+  const double T = r.makespan.ToSeconds();
+  for (const WorkloadTally* wp : run.workloads) {
+    const WorkloadTally& w = *wp;
+    WorkloadResult x;
+    x.name = w.cfg->name;
+    x.type = WorkloadTypeName(w.cfg->type);
+    x.requests = w.requests;
+    x.bytes = w.bytes;
+    x.first_start = w.first_start == Time::Max() ? Time::Zero() : w.first_start;
+    x.last_end = w.last_end;
+    x.segments = w.segments;
+    const double span = (x.last_end - x.first_start).ToSeconds();
+    x.throughput_bps = span > 0 ? static_cast<double>(x.bytes) / span : 0;
+    std::vector<int64_t> lat = w.latencies_ps;
+    if (!lat.empty()) {
+      std::sort(lat.begin(), lat.end());
+      auto q = [&](double p) {
+        const size_t i = std::min(lat.size() - 1, static_cast<size_t>(std::ceil(p * static_cast<double>(lat.size()))) - (p > 0 ? 1 : 0));
+        return Duration::Picoseconds(lat[i]);
+      };
+      long double sum = 0;
+      for (int64_t v : lat) sum += static_cast<long double>(v);
+      x.latency_mean = Duration::Picoseconds(static_cast<int64_t>(sum / static_cast<long double>(lat.size())));
+      x.latency_p50 = q(0.5);
+      x.latency_p99 = q(0.99);
+      x.latency_p999 = q(0.999);
+      x.latency_max = Duration::Picoseconds(lat.back());
+    }
+    r.requests += x.requests;
+    r.bytes += x.bytes;
+    r.workloads.push_back(std::move(x));
+  }
+  r.aggregate_bps = T > 0 ? static_cast<double>(r.bytes) / T : 0;
+  if (T > 0) {
+    double mn = 1e300, mx = 0, sum = 0;
+    for (int n = run.storage_first; n < run.client_first; ++n) {
+      const double b = static_cast<double>(node_bytes[static_cast<size_t>(n)]) / T;
+      mn = std::min(mn, b);
+      mx = std::max(mx, b);
+      sum += b;
+    }
+    r.per_storage_bps_mean = sum / static_cast<double>(c.storage.count);
+    r.per_storage_bps_min = mn;
+    r.per_storage_bps_max = mx;
+    double csum = 0;
+    for (int n = run.client_first; n < cluster.node_count(); ++n) csum += static_cast<double>(node_bytes[static_cast<size_t>(n)]) / T;
+    r.per_client_bps_mean = csum / static_cast<double>(c.clients.count);
+    for (int n = 0; n < cluster.node_count(); ++n) {
+      r.nodes.push_back({cluster.node_name(n), static_cast<double>(node_bytes[static_cast<size_t>(n)]) / T});
+    }
+  }
+  std::map<std::pair<std::string, std::string>, KindResult> kinds;
+  std::map<std::pair<std::string, std::string>, int> kind_count;
+  std::vector<std::pair<std::string, std::string>> kind_order;
+  for (models::ResourceId id = 0; id < solver.resource_count(); ++id) {
+    ResourceResult rr;
+    rr.name = solver.name(id);
+    std::tie(rr.group, rr.kind) = ResourceGroupAndKind(rr.name);
+    rr.capacity = solver.capacity(id);
+    rr.used = run.used_work(id);
+    rr.utilisation = T > 0 ? rr.used / (rr.capacity * T) : 0;
+    const auto key = std::make_pair(rr.group, rr.kind);
+    auto [it, inserted] = kinds.try_emplace(key);
+    if (inserted) {
+      it->second.group = rr.group;
+      it->second.kind = rr.kind;
+      kind_order.push_back(key);
+    }
+    it->second.mean += rr.utilisation;
+    ++kind_count[key];
+    if (rr.utilisation > it->second.max || it->second.max_name.empty()) {
+      it->second.max = rr.utilisation;
+      it->second.max_name = rr.name;
+    }
+    r.resources.push_back(std::move(rr));
+  }
+  for (const auto& key : kind_order) {
+    KindResult k = kinds[key];
+    k.mean /= kind_count[key];
+    if (r.kinds.empty() || k.mean > r.bottleneck.mean) r.bottleneck = k;
+    r.kinds.push_back(std::move(k));
+  }
+  r.samples = *run.samples;
+  r.events = run.runtime->stats().executed;
+  r.solves = solver.stats().solves;
+  r.activities_solved = solver.stats().activities_solved;
+  r.widenings = solver.stats().widenings;
+  r.trace_hash = run.runtime->TraceHash();
+  return r;
+}
+
+}  // namespace s3rdma::sim
