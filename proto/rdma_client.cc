@@ -269,6 +269,21 @@ void RdmaClient::Dispatch(std::shared_ptr<Op> op) {
   }
 }
 
+ClientRequest RdmaClient::ConnectRequest(const Conn& c, const char* method) const {
+  RcConnectParams mine;
+  mine.qpn = c.qp->qp_num();
+  mine.psn = c.psn;
+  mine.gid = device_.gid();
+  mine.udp_port = device_.address().udp_port;
+  mine.mtu = options_.mtu;
+  ClientRequest r;
+  r.method = method;
+  r.query = {{std::string(kRdmaConnectSubresource), ""}};
+  r.headers.emplace_back(std::string(kRcConnectHeader), FormatRcConnectHeader(mine));
+  r.return_error_responses = true;
+  return r;
+}
+
 void RdmaClient::Connect(int index) {
   Conn& c = *conns_[index];
   c.state = Conn::State::kConnecting;
@@ -297,17 +312,7 @@ void RdmaClient::Connect(int index) {
   a.qp_access_flags = emu::kAccessLocalWrite | emu::kAccessRemoteWrite | emu::kAccessRemoteRead;
   S3_CHECK(c.qp->Modify(a, emu::kQpAttrState | emu::kQpAttrAccessFlags) == 0);
   c.psn = static_cast<uint32_t>(rng_.NextU64()) & emu::kPsnMask;
-  RcConnectParams mine;
-  mine.qpn = c.qp->qp_num();
-  mine.psn = c.psn;
-  mine.gid = device_.gid();
-  mine.udp_port = device_.address().udp_port;
-  mine.mtu = options_.mtu;
-  ClientRequest r;
-  r.method = "POST";
-  r.query = {{std::string(kRdmaConnectSubresource), ""}};
-  r.headers.emplace_back(std::string(kRcConnectHeader), FormatRcConnectHeader(mine));
-  r.return_error_responses = true;
+  ClientRequest r = ConnectRequest(c, "POST");
   const uint64_t generation = c.generation;
   SendOn(PickTransport(), std::move(r), [this, index, generation](core::Result<ClientResponse> rep) {
     OnConnectReply(index, generation, std::move(rep));
@@ -592,17 +597,7 @@ void RdmaClient::Close(std::function<void()> done) {
   for (int i = 0; i < static_cast<int>(conns_.size()); ++i) {
     Conn& c = *conns_[i];
     if (c.state != Conn::State::kReady) continue;
-    RcConnectParams mine;
-    mine.qpn = c.qp->qp_num();
-    mine.psn = c.psn;
-    mine.gid = device_.gid();
-    mine.udp_port = device_.address().udp_port;
-    mine.mtu = options_.mtu;
-    ClientRequest r;
-    r.method = "DELETE";
-    r.query = {{std::string(kRdmaConnectSubresource), ""}};
-    r.headers.emplace_back(std::string(kRcConnectHeader), FormatRcConnectHeader(mine));
-    r.return_error_responses = true;
+    ClientRequest r = ConnectRequest(c, "DELETE");
     ++*left;
     SendOn(PickTransport(), std::move(r), [this, i, finish](core::Result<ClientResponse>) {
       Conn& conn = *conns_[i];

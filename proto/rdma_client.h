@@ -154,6 +154,8 @@ class RdmaClient {
                uint64_t offset, uint64_t length, HeaderList headers, Callback done);
   void Dispatch(std::shared_ptr<Op> op);
   void Connect(int index);
+  // POST (connect) or DELETE (disconnect) /?rdmaConnect describing connection `c`'s QP.
+  ClientRequest ConnectRequest(const Conn& c, const char* method) const;
   void OnConnectReply(int index, uint64_t generation, core::Result<ClientResponse> reply);
   void FailWaiting(int index, const core::Status& status);
   void Issue(std::shared_ptr<Op> op, int index);
