@@ -268,7 +268,6 @@ struct Side {
     if (qp->Modify(a, emu::kQpAttrState | emu::kQpAttrAccessFlags)) {
       return core::Status::Internal("modify to INIT failed");
     }
-    a.qp_state = emu::QpState::kRtr;
     a.path_mtu = static_cast<emu::Mtu>(__builtin_ctz(p.mtu) - 7);
     a.dest_qp_num = remote.qpn;
     a.dest_gid = emu::GidFromIpv4(remote.ipv4);
@@ -276,21 +275,16 @@ struct Side {
     a.rq_psn = remote.psn;
     a.max_dest_rd_atomic = 16;
     a.min_rnr_timer = 1;  // 10 us: a receiver that falls behind is retried quickly
-    if (qp->Modify(a, emu::kQpAttrState | emu::kQpAttrAv | emu::kQpAttrPathMtu |
-                          emu::kQpAttrDestQpn | emu::kQpAttrRqPsn |
-                          emu::kQpAttrMaxDestRdAtomic | emu::kQpAttrMinRnrTimer)) {
-      return core::Status::InvalidArgument("modify to RTR failed (bad peer QPN/GID/MTU?)");
-    }
-    a.qp_state = emu::QpState::kRts;
     a.sq_psn = psn;
     a.timeout = 14;  // perftest's default: ~67 ms
     a.retry_cnt = 7;
     a.rnr_retry = 7;
     a.max_rd_atomic = 16;
-    if (qp->Modify(a, emu::kQpAttrState | emu::kQpAttrSqPsn | emu::kQpAttrTimeout |
-                          emu::kQpAttrRetryCnt | emu::kQpAttrRnrRetry |
-                          emu::kQpAttrMaxQpRdAtomic)) {
-      return core::Status::Internal("modify to RTS failed");
+    emu::QpState failed_at = emu::QpState::kRtr;
+    if (emu::ConnectRcQp(*qp, a, &failed_at) != 0) {
+      return failed_at == emu::QpState::kRtr
+                 ? core::Status::InvalidArgument("modify to RTR failed (bad peer QPN/GID/MTU?)")
+                 : core::Status::Internal("modify to RTS failed");
     }
     return core::Status::Ok();
   }

@@ -17,6 +17,21 @@ QpState QueuePair::state() const { return impl_->state(); }
 const QpAttr& QueuePair::attr() const { return impl_->attr(); }
 const QpStats& QueuePair::stats() const { return impl_->stats(); }
 int QueuePair::Modify(const QpAttr& attr, uint32_t mask) { return impl_->Modify(attr, mask); }
+
+int ConnectRcQp(QueuePair& qp, QpAttr attr, QpState* failed_at) {
+  attr.qp_state = QpState::kRtr;
+  int rc = qp.Modify(attr, kQpAttrState | kQpAttrAv | kQpAttrPathMtu | kQpAttrDestQpn |
+                               kQpAttrRqPsn | kQpAttrMaxDestRdAtomic | kQpAttrMinRnrTimer);
+  if (rc != 0) {
+    if (failed_at != nullptr) *failed_at = QpState::kRtr;
+    return rc;
+  }
+  attr.qp_state = QpState::kRts;
+  rc = qp.Modify(attr, kQpAttrState | kQpAttrSqPsn | kQpAttrTimeout | kQpAttrRetryCnt |
+                           kQpAttrRnrRetry | kQpAttrMaxQpRdAtomic);
+  if (rc != 0 && failed_at != nullptr) *failed_at = QpState::kRts;
+  return rc;
+}
 int QueuePair::PostSend(const SendWr& wr) { return impl_->PostSend(wr); }
 int QueuePair::PostRecv(const RecvWr& wr) { return impl_->PostRecv(wr); }
 ProtectionDomain& QueuePair::pd() const { return impl_->pd(); }

@@ -281,6 +281,13 @@ struct QpAttr {
   uint8_t max_dest_rd_atomic = 4;  // responder resources for READ/atomic
 };
 
+// Connects an RC QP that is in INIT: ibv_modify_qp to RTR (path_mtu, dest_qp_num, the
+// address vector, rq_psn, max_dest_rd_atomic, min_rnr_timer from `attr`), then to RTS
+// (sq_psn, timeout, retry_cnt, rnr_retry, max_rd_atomic). These are the two steps and masks
+// every connection set-up repeats. Returns 0, or the errno of the step that failed, with
+// *failed_at (if given) set to kRtr or kRts.
+int ConnectRcQp(QueuePair& qp, QpAttr attr, QpState* failed_at = nullptr);
+
 // The local ACK timeout for an attribute value (4.096 us * 2^timeout); Max() for 0.
 core::Duration AckTimeout(uint8_t timeout);
 // The IBTA RNR NAK timer table: code 0..31 -> delay (0 = 655.36 ms, 1 = 0.01 ms, ...).

@@ -378,7 +378,6 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
     return;
   }
   emu::QpAttr a;
-  a.qp_state = emu::QpState::kRtr;
   a.path_mtu = std::min(server->mtu, options_.mtu);
   a.dest_qp_num = server->qpn;
   a.dest_gid = server->gid;
@@ -386,17 +385,8 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
   a.rq_psn = server->psn;
   a.max_dest_rd_atomic = options_.max_dest_rd_atomic;
   a.min_rnr_timer = options_.min_rnr_timer;
-  int rc = c.qp->Modify(a, emu::kQpAttrState | emu::kQpAttrAv | emu::kQpAttrPathMtu |
-                               emu::kQpAttrDestQpn | emu::kQpAttrRqPsn |
-                               emu::kQpAttrMaxDestRdAtomic | emu::kQpAttrMinRnrTimer);
-  if (rc == 0) {
-    a.qp_state = emu::QpState::kRts;
-    a.sq_psn = c.psn;
-    rc = c.qp->Modify(a, emu::kQpAttrState | emu::kQpAttrSqPsn | emu::kQpAttrTimeout |
-                             emu::kQpAttrRetryCnt | emu::kQpAttrRnrRetry |
-                             emu::kQpAttrMaxQpRdAtomic);
-  }
-  if (rc != 0) {
+  a.sq_psn = c.psn;
+  if (emu::ConnectRcQp(*c.qp, a) != 0) {
     FailWaiting(index, core::Status::Internal("cannot connect the QP with the server's values"));
     return;
   }

@@ -137,7 +137,6 @@ core::Result<RcConnectParams> RdmaServer::Connect(const RcConnectParams& client,
   a.qp_access_flags = 0;  // clients get no access to server memory
   int rc = (*qp)->Modify(a, emu::kQpAttrState | emu::kQpAttrAccessFlags);
   if (rc == 0) {
-    a.qp_state = emu::QpState::kRtr;
     a.path_mtu = mtu;
     a.dest_qp_num = client.qpn;
     a.dest_gid = client.gid;
@@ -145,20 +144,12 @@ core::Result<RcConnectParams> RdmaServer::Connect(const RcConnectParams& client,
     a.rq_psn = client.psn;
     a.max_dest_rd_atomic = 1;
     a.min_rnr_timer = 12;
-    rc = (*qp)->Modify(a, emu::kQpAttrState | emu::kQpAttrAv | emu::kQpAttrPathMtu |
-                              emu::kQpAttrDestQpn | emu::kQpAttrRqPsn |
-                              emu::kQpAttrMaxDestRdAtomic | emu::kQpAttrMinRnrTimer);
-  }
-  if (rc == 0) {
-    a.qp_state = emu::QpState::kRts;
     a.sq_psn = psn;
     a.timeout = options_.ack_timeout;
     a.retry_cnt = options_.retry_cnt;
     a.rnr_retry = options_.rnr_retry;
     a.max_rd_atomic = options_.max_rd_atomic;
-    rc = (*qp)->Modify(a, emu::kQpAttrState | emu::kQpAttrSqPsn | emu::kQpAttrTimeout |
-                              emu::kQpAttrRetryCnt | emu::kQpAttrRnrRetry |
-                              emu::kQpAttrMaxQpRdAtomic);
+    rc = emu::ConnectRcQp(**qp, a);
   }
   if (rc != 0) {
     return S3Error(S3Err::kInvalidArgument,
