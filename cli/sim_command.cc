@@ -29,10 +29,11 @@ struct SimOptions {
   std::string out;
   int64_t seed = -1;
   bool no_progress = false;
-  std::string protocol = "modelled";  // modelled | real | both
-  std::string fidelity = "flow";      // flow | packet (real)
-  std::string payload = "real";       // real | phantom
-  double loss = 0;                    // packet fidelity: drop probability
+  // Shorthands for --set protocol.{mode,fidelity,payload,loss}=...; empty: the scenario's.
+  std::string protocol;  // modelled | real | both
+  std::string fidelity;  // flow | packet
+  std::string payload;   // real | phantom
+  std::string loss;      // packet fidelity: drop probability
 };
 
 // A progress bar with ETA on stderr, only on a terminal and only once a run has taken
@@ -91,23 +92,19 @@ int Report(const sim::SimResult& r, double wall, const std::string& dir) {
 
 // --protocol real|both: the real protocol code over the modelled network (and the models).
 int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimResult* out, bool quiet) {
+  const sim::ProtocolConfig& pc = cfg.protocol;
+  const bool both = pc.mode == sim::ProtocolConfig::Mode::kBoth;
+  const char* fidelity = pc.packet_fidelity ? "packet" : "flow";
+  const char* payload = pc.phantom_payloads ? "phantom" : "real";
   sim::ProtocolOptions po;
-  auto fid = sim::ParseFidelity(o.fidelity);
-  if (!fid.ok()) return Fail("--fidelity: " + fid.status().message(), 2);
-  po.fidelity = fid.value();
-  if (o.payload != "real" && o.payload != "phantom") {
-    return Fail("--payload must be real or phantom (got '" + o.payload + "')", 2);
-  }
-  po.phantom_payloads = o.payload == "phantom";
-  if (o.loss > 0 && po.fidelity != sim::NetworkFidelity::kPacket) {
-    return Fail("--loss needs --fidelity packet (flow fidelity has no packets to lose)", 2);
-  }
-  po.faults.drop_probability = o.loss;
+  po.fidelity = pc.packet_fidelity ? sim::NetworkFidelity::kPacket : sim::NetworkFidelity::kFlow;
+  po.phantom_payloads = pc.phantom_payloads;
+  po.faults.drop_probability = pc.loss;
   if (auto st = sim::CheckProtocolScenario(cfg); !st.ok()) return Fail(st.message(), 2);
   const std::string dir = !o.out.empty() ? o.out : cfg.out_dir;
   sim::SimResult modelled;
   double modelled_wall = 0;
-  if (o.protocol == "both") {
+  if (both) {
     const auto t0 = std::chrono::steady_clock::now();
     modelled = sim::RunScenario(cfg);
     modelled_wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -127,11 +124,11 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
   *out = run->result;
   const sim::ProtocolStats& ps = run->stats;
   if (!quiet) {
-    if (o.protocol == "both") std::printf("\n=== real protocol (%s fidelity, %s payloads) ===\n", o.fidelity.c_str(), o.payload.c_str());
-    if (int rc = Report(run->result, wall, dir.empty() ? "" : (o.protocol == "both" ? dir + "/real" : dir)); rc != 0) return rc;
+    if (both) std::printf("\n=== real protocol (%s fidelity, %s payloads) ===\n", fidelity, payload);
+    if (int rc = Report(run->result, wall, dir.empty() ? "" : (both ? dir + "/real" : dir)); rc != 0) return rc;
     std::printf("protocol   %s fidelity, %s payloads: %lld requests ok, %lld errors, %lld byte mismatches; "
                 "%llu packets, %llu flows, %llu dropped, %llu NAKs+duplicates, %llu RDMA connects\n",
-                o.fidelity.c_str(), o.payload.c_str(), static_cast<long long>(ps.requests_ok),
+                fidelity, payload, static_cast<long long>(ps.requests_ok),
                 static_cast<long long>(ps.request_errors), static_cast<long long>(ps.verify_failures),
                 static_cast<unsigned long long>(ps.packets), static_cast<unsigned long long>(ps.flows),
                 static_cast<unsigned long long>(ps.dropped),
@@ -140,7 +137,7 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
       std::printf("note       %lld object sizes above the 4-sigma object size were clamped\n",
                   static_cast<long long>(ps.clamped_sizes));
     }
-    if (o.protocol == "both") {
+    if (both) {
       std::printf("\n%s", sim::FormatComparison(modelled, run->result).c_str());
       std::printf("  %-40s %12.3f s %12.3f s %8.1fx\n", "wall time", modelled_wall, wall,
                   modelled_wall > 0 ? wall / modelled_wall : 0.0);
@@ -156,7 +153,7 @@ int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimRe
            bool quiet) {
   auto cfg = sim::LoadScenarioFile(o.scenario, sets);
   if (!cfg.ok()) return Fail(cfg.status().message(), 2);
-  if (o.protocol != "modelled") return RunProtocol(o, cfg.value(), out, quiet);
+  if (cfg->protocol.mode != sim::ProtocolConfig::Mode::kModelled) return RunProtocol(o, cfg.value(), out, quiet);
   ProgressBar bar(!o.no_progress && !quiet);
   sim::RunOptions ro;
   ro.progress = [&bar](double f) { bar.Update(f); };
@@ -183,6 +180,10 @@ int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimRe
 int RunSim(const SimOptions& o) {
   std::vector<std::string> sets = o.sets;
   if (o.seed >= 0) sets.push_back("seed=" + std::to_string(o.seed));
+  if (!o.protocol.empty()) sets.push_back("protocol.mode=" + o.protocol);
+  if (!o.fidelity.empty()) sets.push_back("protocol.fidelity=" + o.fidelity);
+  if (!o.payload.empty()) sets.push_back("protocol.payload=" + o.payload);
+  if (!o.loss.empty()) sets.push_back("protocol.loss=" + o.loss);
   if (o.sweeps.empty()) {
     sim::SimResult r;
     return RunOne(o, sets, &r, false);
@@ -272,13 +273,15 @@ void AddSimCommand(CLI::App& app, CommandRunner& run) {
   sub->add_flag("--no-progress", o->no_progress, "Never draw the progress bar");
   sub->add_option("--protocol", o->protocol,
                   "modelled (the models), real (the real S3-over-RDMA server, client and software NIC "
-                  "over the modelled network) or both (side by side)")
+                  "over the modelled network) or both (side by side); default: the scenario's "
+                  "protocol.mode, else modelled")
       ->check(CLI::IsMember({"modelled", "real", "both"}));
-  sub->add_option("--fidelity", o->fidelity, "Protocol mode network fidelity: flow or packet")
+  sub->add_option("--fidelity", o->fidelity, "Protocol mode network fidelity: flow or packet (protocol.fidelity)")
       ->check(CLI::IsMember({"flow", "packet"}));
-  sub->add_option("--payload", o->payload, "Protocol mode payloads: real (bytes carried and checked) or phantom (sizes only)")
+  sub->add_option("--payload", o->payload,
+                  "Protocol mode payloads: real (bytes carried and checked) or phantom (sizes only) (protocol.payload)")
       ->check(CLI::IsMember({"real", "phantom"}));
-  sub->add_option("--loss", o->loss, "Protocol mode, packet fidelity: packet drop probability")
+  sub->add_option("--loss", o->loss, "Protocol mode, packet fidelity: packet drop probability (protocol.loss)")
       ->check(CLI::Range(0.0, 1.0));
   sub->callback([o, &run] { run = [o] { return RunSim(*o); }; });
 }

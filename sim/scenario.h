@@ -78,6 +78,17 @@ struct GroupConfig {
   int64_t ec_parity = 0;
 };
 
+// Which code runs the requests (docs/protocol-mode.md). YAML: `protocol: real` or
+// `protocol: {mode: real, fidelity: packet, payload: phantom, loss: 0.01}`; the CLI's
+// --protocol/--fidelity/--payload/--loss are the same keys set from the command line.
+struct ProtocolConfig {
+  enum class Mode { kModelled, kReal, kBoth };
+  Mode mode = Mode::kModelled;
+  bool packet_fidelity = false;   // false: flow fidelity
+  bool phantom_payloads = false;  // sizes only (no bytes carried or checked)
+  double loss = 0;                // packet fidelity only: drop probability of every packet
+};
+
 struct ScenarioConfig {
   std::string name;
   std::string source;  // file name, for reports
@@ -91,6 +102,7 @@ struct ScenarioConfig {
   core::Duration max_time;           // 0 = run until the workloads finish
   core::Duration sample_interval = core::Duration::Milliseconds(10);
   std::string out_dir;               // outputs.dir; the CLI's --out wins
+  ProtocolConfig protocol;
 };
 
 // Loads a scenario file and applies `overrides` ("path=value", in order; the value is

@@ -282,11 +282,8 @@ bool ReadBool(Reader& r, MapView& m, const std::string& key, bool& out) {
   return true;
 }
 
-// Reads one of `choices`; returns its index, or -1 when absent.
-int ReadEnum(Reader& r, MapView& m, const std::string& key, const std::vector<std::string>& choices) {
-  Val v = m.Get(key);
-  if (!v.present()) return -1;
-  const std::string path = m.PathOf(key);
+// The index of `v` (a present scalar at `path`) in `choices`.
+int EnumOf(Reader& r, const Val& v, const std::string& path, const std::vector<std::string>& choices) {
   const std::string s = Scalar(r, v, path);
   for (size_t i = 0; i < choices.size(); ++i) {
     if (choices[i] == s) return static_cast<int>(i);
@@ -296,6 +293,13 @@ int ReadEnum(Reader& r, MapView& m, const std::string& key, const std::vector<st
   const std::string hint = Closest(s, choices);
   r.Fail(v, path, ": '" + s + "' is not one of " + list +
                       (hint.empty() ? std::string() : " (did you mean '" + hint + "'?)"));
+}
+
+// Reads one of `choices`; returns its index, or -1 when absent.
+int ReadEnum(Reader& r, MapView& m, const std::string& key, const std::vector<std::string>& choices) {
+  Val v = m.Get(key);
+  if (!v.present()) return -1;
+  return EnumOf(r, v, m.PathOf(key), choices);
 }
 
 // Limits that keep a mistyped value from exhausting memory: far above any real cluster.
@@ -547,6 +551,27 @@ ScenarioConfig ReadScenario(Reader& r, const YAML::Node& root) {
     ReadDuration(r, rn, "max_time", c.max_time);
     ReadDuration(r, rn, "sample_interval", c.sample_interval, false);
     rn.Finish();
+  }
+  {
+    // `protocol: real` is short for `protocol: {mode: real}`; --set protocol.fidelity=...
+    // still applies to the short form.
+    static const std::vector<std::string> kModes{"modelled", "real", "both"};
+    Val pv = m.Get("protocol");
+    if (pv.present() && pv.node.IsScalar()) {
+      c.protocol.mode = static_cast<ProtocolConfig::Mode>(EnumOf(r, pv, "protocol", kModes));
+      pv = Val{YAML::Node(), pv.set};
+    }
+    MapView p(r, pv, "protocol");
+    if (const int mode = ReadEnum(r, p, "mode", kModes); mode >= 0) {
+      c.protocol.mode = static_cast<ProtocolConfig::Mode>(mode);
+    }
+    if (const int f = ReadEnum(r, p, "fidelity", {"flow", "packet"}); f >= 0) c.protocol.packet_fidelity = f == 1;
+    if (const int pl = ReadEnum(r, p, "payload", {"real", "phantom"}); pl >= 0) c.protocol.phantom_payloads = pl == 1;
+    ReadDouble(r, p, "loss", c.protocol.loss, 0, 1);
+    if (c.protocol.loss > 0 && !c.protocol.packet_fidelity) {
+      r.Fail(p.Get("loss"), "protocol.loss", "needs protocol.fidelity: packet (flow fidelity has no packets to lose)");
+    }
+    p.Finish();
   }
   {
     MapView o(r, m.Get("outputs"), "outputs");

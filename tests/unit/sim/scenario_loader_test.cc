@@ -160,6 +160,52 @@ TEST(ScenarioLoaderTest, SetErrorsNameTheSet) {
             "the key where the anchor is used (e.g. cluster.storage.node.cpu.cores)");
 }
 
+TEST(ScenarioLoaderTest, ProtocolKeyShortAndLongFormsAndSets) {
+  using Mode = ProtocolConfig::Mode;
+  auto def = LoadScenarioText(kBase, "x.yaml", {});
+  ASSERT_TRUE(def.ok());
+  EXPECT_EQ(def->protocol.mode, Mode::kModelled);
+  EXPECT_FALSE(def->protocol.packet_fidelity);
+  EXPECT_FALSE(def->protocol.phantom_payloads);
+
+  auto shortform = LoadScenarioText(std::string(kBase) + "protocol: real\n", "x.yaml", {});
+  ASSERT_TRUE(shortform.ok()) << shortform.status().ToString();
+  EXPECT_EQ(shortform->protocol.mode, Mode::kReal);
+
+  auto longform = LoadScenarioText(
+      std::string(kBase) + "protocol: {mode: both, fidelity: packet, payload: phantom, loss: 0.01}\n", "x.yaml", {});
+  ASSERT_TRUE(longform.ok()) << longform.status().ToString();
+  EXPECT_EQ(longform->protocol.mode, Mode::kBoth);
+  EXPECT_TRUE(longform->protocol.packet_fidelity);
+  EXPECT_TRUE(longform->protocol.phantom_payloads);
+  EXPECT_DOUBLE_EQ(longform->protocol.loss, 0.01);
+
+  // The CLI's --protocol/--fidelity/--payload/--loss are these --sets, on either form.
+  auto set = LoadScenarioText(std::string(kBase) + "protocol: real\n", "x.yaml",
+                              {"protocol.mode=both", "protocol.fidelity=packet", "protocol.loss=0.5"});
+  ASSERT_TRUE(set.ok()) << set.status().ToString();
+  EXPECT_EQ(set->protocol.mode, Mode::kBoth);
+  EXPECT_TRUE(set->protocol.packet_fidelity);
+  EXPECT_DOUBLE_EQ(set->protocol.loss, 0.5);
+  auto whole = LoadScenarioText(kBase, "x.yaml", {"protocol=real"});
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(whole->protocol.mode, Mode::kReal);
+}
+
+TEST(ScenarioLoaderTest, ProtocolKeyErrors) {
+  EXPECT_EQ(LoadError(std::string(kBase) + "protocol: rael\n"),
+            "x.yaml:19:11: protocol: 'rael' is not one of modelled, real, both (did you mean 'real'?)");
+  EXPECT_EQ(LoadError(std::string(kBase) + "protocol: {mode: real, fidelty: packet}\n"),
+            "x.yaml:19:24: unknown key 'fidelty' in protocol (did you mean 'fidelity'?)");
+  EXPECT_EQ(LoadError(std::string(kBase) + "protocol: {mode: real, loss: 0.1}\n"),
+            "x.yaml:19:30: protocol.loss needs protocol.fidelity: packet (flow fidelity has no packets to lose)");
+  EXPECT_EQ(LoadError(std::string(kBase) + "protocol: [real]\n"), "x.yaml:19:11: protocol must be a mapping");
+  EXPECT_EQ(LoadError(kBase, {"protocol.payload=fantom"}),
+            "--set protocol.payload=fantom: protocol.payload: 'fantom' is not one of real, phantom (did you mean "
+            "'phantom'?)");
+  EXPECT_EQ(LoadError(kBase, {"protocol.loss=2"}), "--set protocol.loss=2: protocol.loss must be in [0, 1] (got 2)");
+}
+
 TEST(ScenarioLoaderTest, MergeKeysShareDefinitions) {
   const std::string text = Replace(kBase, "    node: *node\n  clients:",
                                    "    node:\n      <<: *node\n      cpu: {cores: 8}\n  clients:");
