@@ -143,8 +143,17 @@ class MapView {
       std::vector<YAML::Node> maps{v_.node};
       for (const YAML::Node& m : Reader::MergedMaps(v_.node)) maps.push_back(m);
       for (const YAML::Node& map : maps) {
+        // yaml-cpp keeps a repeated key silently and lookups see only the first; YAML says
+        // keys are unique, so the second one is an error rather than a value nobody reads.
+        std::map<std::string, YAML::Mark> seen;
         for (auto it = map.begin(); it != map.end(); ++it) {
           const std::string k = it->first.as<std::string>();
+          if (auto [at, fresh] = seen.emplace(k, it->first.Mark()); !fresh) {
+            throw LoadError(r_.file() + ":" + std::to_string(it->first.Mark().line + 1) + ":" +
+                            std::to_string(it->first.Mark().column + 1) + ": duplicate key '" + k + "'" +
+                            (path_.empty() ? std::string() : " in " + path_) + " (first at line " +
+                            std::to_string(at->second.line + 1) + ")");
+          }
           if (k == "<<" || std::find(known_.begin(), known_.end(), k) != known_.end()) continue;
           Val kv{it->first, v_.set};
           Report(kv, k);

@@ -200,6 +200,10 @@ TEST(ScenarioLoaderTest, ProtocolKeyErrors) {
   EXPECT_EQ(LoadError(std::string(kBase) + "protocol: {mode: real, loss: 0.1}\n"),
             "x.yaml:19:30: protocol.loss needs protocol.fidelity: packet (flow fidelity has no packets to lose)");
   EXPECT_EQ(LoadError(std::string(kBase) + "protocol: [real]\n"), "x.yaml:19:11: protocol must be a mapping");
+  EXPECT_EQ(LoadError(std::string(kBase) + "protocol: real\nprotocol: modelled\n"),
+            "x.yaml:20:1: duplicate key 'protocol' (first at line 19)");
+  EXPECT_EQ(LoadError(Replace(kBase, "    count: 2\n", "    count: 2\n    count: 3\n")),
+            "x.yaml:11:5: duplicate key 'count' in cluster.storage (first at line 10)");
   EXPECT_EQ(LoadError(kBase, {"protocol.payload=fantom"}),
             "--set protocol.payload=fantom: protocol.payload: 'fantom' is not one of real, phantom (did you mean "
             "'phantom'?)");
