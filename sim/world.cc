@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <unordered_map>
 #include <utility>
 
 #include "core/check.h"
@@ -53,9 +54,22 @@ class World {
   int PickServer(WorkloadState& w, core::Rng& rng);
   core::Bytes PickSize(const WorkloadConfig& w, core::Rng& rng);
   void NextRequest(Stream* s);
+  // One RDMA queue pair of a client node to a storage node, as proto::RdmaClient keeps it.
+  struct Qp {
+    enum class State : uint8_t { kDown, kConnecting, kReady };
+    State state = State::kDown;
+    int load = 0;  // requests in flight or waiting for the connect
+    std::vector<std::function<void()>> waiting;
+  };
+
   // One S3 request; `done` runs when the client sees the reply.
   void Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
                bool control_path, std::function<void()> done);
+  // The request and reply messages around the data path (control_path: true).
+  void Exchange(bool get, int client, int server, const Endpoint& client_ep, core::Bytes size,
+                std::function<void()> done);
+  // POST /?rdmaConnect for `qp`, then runs the requests waiting for it.
+  void Connect(int client, int server, Qp* qp);
   void NextSegment(Stream* s);
   // The data movement of one request between `server` and the client, with erasure coding
   // across storage nodes when configured.
@@ -75,6 +89,12 @@ class World {
   std::deque<Stream> streams_;
   std::vector<WorkloadState> wl_;
   std::vector<int64_t> node_bytes_;
+  // RDMA QPs by client << 32 | server, created at the pair's first request. Looked up, never
+  // iterated (so the hash order cannot leak into results); the vectors are never resized, so
+  // a Qp* stays valid for the run.
+  std::unordered_map<uint64_t, std::vector<Qp>> qps_;
+  int qps_per_server_ = 1;
+  int64_t rdma_connects_ = 0;
   int64_t active_streams_ = 0;
   int64_t total_requests_expected_ = 0;
   int64_t requests_done_ = 0;
@@ -101,6 +121,7 @@ void World::Build() {
   }
   cluster_.Seal();
   node_bytes_.assign(static_cast<size_t>(cluster_.node_count()), 0);
+  qps_per_server_ = RdmaQpsPerServer(c_);
 }
 
 int World::PickServer(WorkloadState& w, core::Rng& rng) {
@@ -133,7 +154,6 @@ core::Bytes World::PickSize(const WorkloadConfig& w, core::Rng& rng) {
 
 void World::Request(bool get, int client, int server, Buffer client_buf, int gpu, core::Bytes size,
                     bool control_path, std::function<void()> done) {
-  const bool drives = c_.storage.node.drives.count > 0;
   const Endpoint client_ep{client, client_buf, gpu};
   node_bytes_[static_cast<size_t>(client)] += size.count();
   node_bytes_[static_cast<size_t>(server)] += size.count();
@@ -141,22 +161,92 @@ void World::Request(bool get, int client, int server, Buffer client_buf, int gpu
     DataPath(get, server, client_ep, size, std::move(done));
     return;
   }
+  if (cluster_.transport() != models::Transport::kRdma) {
+    Exchange(get, client, server, client_ep, size, std::move(done));
+    return;
+  }
+  // RDMA: the least loaded QP (in flight + waiting), ties to the lowest index, so QPs open
+  // one by one as the client's concurrency to this server grows (proto/rdma_client.cc).
+  std::vector<Qp>& qps = qps_[static_cast<uint64_t>(client) << 32 | static_cast<uint32_t>(server)];
+  if (qps.empty()) qps.resize(static_cast<size_t>(qps_per_server_));
+  size_t best = 0;
+  for (size_t i = 1; i < qps.size(); ++i) {
+    if (qps[i].load < qps[best].load) best = i;
+  }
+  Qp* qp = &qps[best];
+  ++qp->load;
+  auto finish = [qp, done = std::move(done)]() mutable {
+    --qp->load;  // before `done`, which may issue the stream's next request
+    done();
+  };
+  auto go = [this, get, client, server, client_ep, size, finish = std::move(finish)]() mutable {
+    Exchange(get, client, server, client_ep, size, std::move(finish));
+  };
+  switch (qp->state) {
+    case Qp::State::kReady:
+      go();
+      return;
+    case Qp::State::kConnecting:
+      qp->waiting.push_back(std::move(go));
+      return;
+    case Qp::State::kDown:
+      qp->state = Qp::State::kConnecting;
+      qp->waiting.push_back(std::move(go));
+      Connect(client, server, qp);
+      return;
+  }
+}
+
+void World::Connect(int client, int server, Qp* qp) {
+  // An authenticated S3 request with an empty reply body (docs/protocol.md section 1):
+  // the same request CPU on both ends and the same round trip as any request.
+  const Duration lat = cluster_.RouteLatency(client, server);
+  cluster_.CpuWork(client, cluster_.ClientRequestCpu(), [this, server, lat, qp] {
+    cluster_.Delay(lat, [this, server, lat, qp] {
+      cluster_.CpuWork(server, cluster_.ServerRequestCpu(), [this, lat, qp] {
+        cluster_.Delay(lat, [this, qp] {
+          qp->state = Qp::State::kReady;
+          ++rdma_connects_;
+          std::vector<std::function<void()>> waiting = std::move(qp->waiting);
+          qp->waiting.clear();
+          for (std::function<void()>& go : waiting) go();
+        });
+      });
+    });
+  });
+}
+
+void World::Exchange(bool get, int client, int server, const Endpoint& client_ep, core::Bytes size,
+                     std::function<void()> done) {
+  const bool drives = c_.storage.node.drives.count > 0;
   const Duration lat = cluster_.RouteLatency(client, server);
   const Duration drive_lat = !drives ? Duration::Zero()
                              : get   ? c_.storage.node.drives.read_latency
                                      : c_.storage.node.drives.write_latency;
-  auto reply = [this, lat, done = std::move(done)]() mutable {
-    cluster_.Delay(lat, std::move(done));
+  // RDMA takes one more one-way trip than the data flow (docs/protocol.md): the server
+  // replies to a GET only when its WRITE is acknowledged (the ACK returns after the data
+  // arrived), and a PUT's data flows only after the server's READ request reached the client.
+  const Duration turn = cluster_.transport() == models::Transport::kRdma ? lat : Duration::Zero();
+  const Duration reply_lat = get ? lat + turn : lat;
+  auto reply = [this, reply_lat, done = std::move(done)]() mutable {
+    cluster_.Delay(reply_lat, std::move(done));
   };
-  auto data = [this, get, server, client_ep, size, drive_lat, reply = std::move(reply)]() mutable {
+  auto data = [this, get, server, client_ep, size, drive_lat, turn, reply = std::move(reply)]() mutable {
     if (get) {
       cluster_.Delay(drive_lat, [this, server, client_ep, size, reply = std::move(reply)]() mutable {
         DataPath(true, server, client_ep, size, std::move(reply));
       });
-    } else {
+      return;
+    }
+    auto put = [this, server, client_ep, size, drive_lat, reply = std::move(reply)]() mutable {
       DataPath(false, server, client_ep, size, [this, drive_lat, reply = std::move(reply)]() mutable {
         cluster_.Delay(drive_lat, std::move(reply));
       });
+    };
+    if (turn > Duration::Zero()) {
+      cluster_.Delay(turn, std::move(put));
+    } else {
+      put();
     }
   };
   auto at_server = [this, server, data = std::move(data)]() mutable {
@@ -483,6 +573,7 @@ SimResult World::Collect() {
   run.used_work = [this](models::ResourceId id) { return solver_.UsedWork(id); };
   run.samples = &samples_;
   run.runtime = &runtime_;
+  run.rdma_connects = rdma_connects_;
   return CollectResult(run);
 }
 

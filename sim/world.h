@@ -3,10 +3,14 @@
 //
 // Request model (modelled mode; docs/models.md explains every step):
 //   GET:  client CPU (request) -> one-way latency -> server CPU (request) -> drive latency
-//         -> data flow server drives/memory -> client host/GPU memory -> one-way latency
-//         -> client CPU (completion)
-//   PUT:  client CPU -> latency -> server CPU -> data flow client -> server drives
-//         -> drive write latency -> latency -> client CPU
+//         -> data flow server drives/memory -> client host/GPU memory
+//         -> [RDMA: one-way latency, the WRITE's ACK] -> one-way latency (reply)
+//   PUT:  client CPU -> latency -> server CPU -> [RDMA: latency, the READ request]
+//         -> data flow client -> server drives -> drive write latency -> latency (reply)
+//   RDMA connections: a request runs on one of the client's queue pairs to that server
+//         (RdmaQpsPerServer, least loaded first, as proto::RdmaClient picks); a QP's first
+//         request waits for its set-up, a POST /?rdmaConnect: client CPU -> latency ->
+//         server CPU -> latency.
 //   index_build: segments are dealt round-robin to the client GPUs (or CPUs); each
 //         pipeline GETs a segment into GPU (or host) memory, builds it, PUTs the index.
 // With `control_path: false` a request is only its data flow (SimGrid-style transfers).
@@ -92,6 +96,7 @@ struct SimResult {
   uint64_t widenings = 0;
   uint64_t trace_hash = 0;
   bool hit_max_time = false;
+  int64_t rdma_connects = 0;  // RDMA queue pairs set up (POST /?rdmaConnect)
 };
 
 struct RunOptions {

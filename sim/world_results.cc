@@ -5,6 +5,8 @@
 #include <map>
 #include <tuple>
 
+#include "proto/rdma_server.h"
+
 namespace s3rdma::sim {
 
 using core::Duration;
@@ -140,7 +142,27 @@ SimResult CollectResult(const RunRecord& run) {
   r.activities_solved = solver.stats().activities_solved;
   r.widenings = solver.stats().widenings;
   r.trace_hash = run.runtime->TraceHash();
+  r.rdma_connects = run.rdma_connects;
   return r;
+}
+
+int64_t StreamsPerClient(const ScenarioConfig& c) {
+  int64_t n = 0;
+  for (const WorkloadConfig& w : c.workloads) {
+    const bool pipeline = w.type == WorkloadConfig::Type::kIndexBuild || w.type == WorkloadConfig::Type::kPipeline;
+    n += pipeline && w.build_on_gpu ? c.clients.node.gpus.count * w.streams : w.streams;
+  }
+  return n;
+}
+
+int RdmaQps(int64_t streams, uint32_t max_requests_per_connection) {
+  const int64_t per_qp = std::max<int64_t>(1, max_requests_per_connection);
+  // 64: the most proto::RdmaClientOptions::connections accepts (RdmaClientOptions::Validate).
+  return static_cast<int>(std::clamp<int64_t>((streams + per_qp - 1) / per_qp, 1, 64));
+}
+
+int RdmaQpsPerServer(const ScenarioConfig& c) {
+  return RdmaQps(StreamsPerClient(c), proto::RdmaServerOptions{}.max_requests_per_connection);
 }
 
 }  // namespace s3rdma::sim

@@ -50,9 +50,23 @@ struct RunRecord {
   std::function<double(models::ResourceId)> used_work;  // work done on a resource
   const std::vector<Sample>* samples = nullptr;
   const core::VirtualRuntime* runtime = nullptr;
+  int64_t rdma_connects = 0;  // RDMA QPs set up (POST /?rdmaConnect) during the run
 };
 
 SimResult CollectResult(const RunRecord& run);
+
+// Streams one client node runs at once over all its workloads: a get/put workload's
+// `streams`; an index build's or pipeline's `streams` per GPU when it builds on GPUs.
+int64_t StreamsPerClient(const ScenarioConfig& c);
+
+// The RC queue pairs a client node opens, at most, to each storage node it talks to
+// (proto::RdmaClientOptions::connections), in both worlds: enough that the server runs every
+// stream's request at once. proto::RdmaServer runs at most `max_requests_per_connection`
+// transfers per QP and queues the rest, so ceil(streams / max_requests_per_connection),
+// within the client's 1..64. The QPs open lazily, one by one as load grows (docs/models.md 3).
+int RdmaQps(int64_t streams, uint32_t max_requests_per_connection);
+// RdmaQps(StreamsPerClient(c), proto::RdmaServerOptions' default per-connection limit).
+int RdmaQpsPerServer(const ScenarioConfig& c);
 
 }  // namespace s3rdma::sim
 

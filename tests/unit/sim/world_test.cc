@@ -6,6 +6,7 @@
 #include "sim/report.h"
 #include "sim/scenario.h"
 #include "sim/world.h"
+#include "sim/world_results.h"
 
 namespace s3rdma::sim {
 namespace {
@@ -58,8 +59,10 @@ TEST(WorldTest, ControlPathAddsRequestCpuAndRoundTrip) {
   const SimResult r = RunScenario(Load(kPair, {"workloads.0.control_path=true",
                                                "costs.http.server_cpu_per_request=10us",
                                                "workloads.0.requests=1"}));
-  // client CPU 0 -> 4 us -> server CPU 10 us -> 4 us + 80 ms -> 4 us.
-  EXPECT_EQ(r.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(22));
+  // The QP's connect: client CPU 0 -> 4 us -> server CPU 10 us -> 4 us. The GET: client CPU
+  // 0 -> 4 us -> server CPU 10 us -> 4 us + 80 ms -> 4 us (the WRITE's ACK) -> 4 us (reply).
+  EXPECT_EQ(r.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(18 + 26));
+  EXPECT_EQ(r.rdma_connects, 1);
 }
 
 TEST(WorldTest, TcpOnOneCoreMakesTheServerCpuTheBottleneck) {
@@ -232,6 +235,111 @@ TEST(WorldTest, ErasureCodedGetGathersFragmentsThenSends) {
   auto bad = LoadScenarioText(kPair, "test.yaml", {"cluster.storage.erasure={data: 4, parity: 2}"});
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("data + parity <= cluster.storage.count"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace s3rdma::sim
+
+namespace s3rdma::sim {
+namespace {
+
+// kPair with the control path on: 10 us of server CPU per request, nothing else per request,
+// and no TCP per-byte CPU, so every latency is by hand.
+const std::vector<std::string> kControl = {
+    "workloads.0.control_path=true", "costs.http.server_cpu_per_request=10us",
+    "costs.tcp.server_send_cpu_per_gb=0s", "costs.tcp.server_recv_cpu_per_gb=0s",
+    "costs.tcp.client_send_cpu_per_gb=0s", "costs.tcp.client_recv_cpu_per_gb=0s",
+    "costs.tcp.wire_efficiency=1"};
+
+const ResourceResult* Resource(const SimResult& r, const std::string& name) {
+  for (const ResourceResult& x : r.resources) {
+    if (x.name == name) return &x;
+  }
+  return nullptr;
+}
+
+TEST(WorldTest, RdmaPutWaitsForTheReadRequestAndTcpHasNeitherConnectNorExtraTrip) {
+  // PUT: connect 18 us; client CPU 0 -> 4 us -> server CPU 10 us -> 4 us (the server's READ
+  // request reaches the client) -> 4 us + 80 ms (the data) -> 4 us (reply).
+  const SimResult put = RunScenario(Load(kPair, With(kControl, {"workloads.0.requests=1", "workloads.0.type=put"})));
+  EXPECT_EQ(put.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(18 + 26));
+  EXPECT_EQ(put.rdma_connects, 1);
+  // TCP: no QP to set up and no extra trip: 4 us -> 10 us -> 4 us + 80 ms -> 4 us.
+  for (const char* type : {"get", "put"}) {
+    const SimResult tcp = RunScenario(
+        Load(kPair, With(kControl, {"workloads.0.requests=1", "transport=tcp", std::string("workloads.0.type=") + type})));
+    EXPECT_EQ(tcp.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(22)) << type;
+    EXPECT_EQ(tcp.rdma_connects, 0) << type;
+  }
+  // Without the control path a request is its bare transfer: no connect, no extra trip.
+  const SimResult bare = RunScenario(Load(kPair, {"workloads.0.requests=1"}));
+  EXPECT_EQ(bare.makespan, core::Duration::Milliseconds(80) + core::Duration::Microseconds(4));
+  EXPECT_EQ(bare.rdma_connects, 0);
+}
+
+TEST(WorldTest, AQueuePairIsConnectedOnceAndItsCpuChargedOnBothEnds) {
+  const SimResult r = RunScenario(Load(kPair, With(kControl, {"workloads.0.requests=10",
+                                                              "costs.http.client_cpu_per_request=3us"})));
+  EXPECT_EQ(r.rdma_connects, 1);
+  // One connect (3 + 4 + 10 + 4 us), then ten GETs of 3 + 4 + 10 + 4 us + 80 ms + 4 + 4 us.
+  EXPECT_EQ(r.makespan, core::Duration::Microseconds(21) +
+                            (core::Duration::Milliseconds(80) + core::Duration::Microseconds(29)) * 10);
+  // Request CPU: 11 requests' worth on each end (ten GETs and the connect).
+  ASSERT_NE(Resource(r, "storage0.cpu"), nullptr);
+  EXPECT_NEAR(Resource(r, "storage0.cpu")->used, 11 * 10e-6, 1e-12);
+  EXPECT_NEAR(Resource(r, "client0.cpu")->used, 11 * 3e-6, 1e-12);
+}
+
+TEST(WorldTest, QueuePairsOpenOneByOneAsConcurrencyGrows) {
+  // A client runs at most ceil(streams / 8) QPs per server (the RDMA server's per-QP limit),
+  // opened when every open one is busy.
+  auto connects = [](const std::vector<std::string>& sets) {
+    return RunScenario(Load(kPair, With(kControl, sets))).rdma_connects;
+  };
+  EXPECT_EQ(connects({"workloads.0.streams=8", "workloads.0.requests=3"}), 1);
+  EXPECT_EQ(connects({"workloads.0.streams=9", "workloads.0.requests=3"}), 2);
+  EXPECT_EQ(connects({"workloads.0.streams=20", "workloads.0.requests=3"}), 3);
+  // Two workloads, 1 + 8 streams: two QPs allowed. While the single stream runs alone it
+  // never needs a second QP; the eight streams that start later open it.
+  const std::string two = std::string(kPair) + R"(
+  - type: get
+    object_size: 1GB
+    streams: 8
+    requests: 1
+    start: 2s
+    control_path: true
+)";
+  const std::vector<std::string> one_stream = With(kControl, {"workloads.0.requests=3"});
+  EXPECT_EQ(RunScenario(Load(two, one_stream)).rdma_connects, 2);
+  // Stopped at 1 s, before the eight start: one QP was enough.
+  const SimResult cut = RunScenario(Load(two, With(one_stream, {"run.max_time=1s"})));
+  EXPECT_TRUE(cut.hit_max_time);
+  EXPECT_EQ(cut.requests, 3);
+  EXPECT_EQ(cut.rdma_connects, 1);
+  // Every (client, server) pair has its own QPs.
+  EXPECT_EQ(connects({"cluster.clients.count=3", "workloads.0.requests=3"}), 3);
+}
+
+TEST(WorldTest, RdmaQpCountRule) {
+  EXPECT_EQ(RdmaQps(1, 8), 1);
+  EXPECT_EQ(RdmaQps(8, 8), 1);
+  EXPECT_EQ(RdmaQps(9, 8), 2);
+  EXPECT_EQ(RdmaQps(48, 8), 6);
+  EXPECT_EQ(RdmaQps(100000, 8), 64);  // the client's limit
+  EXPECT_EQ(RdmaQps(0, 8), 1);
+  // Index builds on GPUs run `streams` pipelines per GPU.
+  std::string text = kGpu;
+  text = text.substr(0, text.find("workloads:")) + R"(workloads:
+  - type: index_build
+    vectors: 1M
+    dimension: 128
+    dtype: float32
+    streams: 3
+)";
+  const ScenarioConfig c = Load(text);
+  EXPECT_EQ(StreamsPerClient(c), 2 * 3);
+  EXPECT_EQ(StreamsPerClient(Load(kGpu)), 8);
+  EXPECT_EQ(RdmaQpsPerServer(Load(kGpu, {"workloads.0.streams=17"})), 3);
 }
 
 }  // namespace
