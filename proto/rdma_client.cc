@@ -6,6 +6,7 @@
 
 #include "core/check.h"
 #include "proto/client_common.h"
+#include "proto/fs_store.h"  // kPlantedBugsBuilt
 #include "proto/rdma_token.h"
 #include "proto/s3_error.h"
 
@@ -142,12 +143,26 @@ void RdmaClient::Finish(const std::shared_ptr<Op>& op, core::Result<RdmaResult> 
 void RdmaClient::Get(const std::string& bucket, const std::string& key,
                      std::optional<ByteRange> range, const RdmaBuffer& buffer, uint64_t offset,
                      Callback done, HeaderList headers) {
+  // The rest of the buffer (an offset at or past its end is refused below).
+  const uint64_t length = offset < buffer.size() ? buffer.size() - offset : 0;
+  Get(bucket, key, range, buffer, offset, length, std::move(done), std::move(headers));
+}
+
+void RdmaClient::Get(const std::string& bucket, const std::string& key,
+                     std::optional<ByteRange> range, const RdmaBuffer& buffer, uint64_t offset,
+                     uint64_t length, Callback done, HeaderList headers) {
   ++stats_.requests;
   auto op = std::make_shared<Op>();
   op->done = std::move(done);
   if (!buffer.valid() || offset >= buffer.size()) {
     Later([this, op] {
       Finish(op, core::Status::InvalidArgument("Get: offset outside the registered buffer"));
+    });
+    return;
+  }
+  if (length == 0 || length > buffer.size() - offset) {
+    Later([this, op] {
+      Finish(op, core::Status::InvalidArgument("Get: length 0 or past the registered buffer"));
     });
     return;
   }
@@ -165,7 +180,10 @@ void RdmaClient::Get(const std::string& bucket, const std::string& key,
         "range", "bytes=" + std::to_string(range->first) + "-" + std::to_string(range->last));
   }
   op->data = buffer.data() + offset;
-  op->window = buffer.size() - offset;
+  op->window = length;
+  if (kPlantedBugsBuilt && options_.plant_get_token_whole_buffer) {
+    op->window = buffer.size() - offset;
+  }
   op->rkey = buffer.rkey();
   op->mr_addr = reinterpret_cast<uint64_t>(buffer.data());
   op->mr_length = buffer.size();

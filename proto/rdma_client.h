@@ -6,7 +6,9 @@
 // - RegisterBuffer() registers caller memory once (local write, remote read and write); the
 //   RdmaBuffer is reused for any number of requests.
 // - Get() asks the server to RDMA WRITE an object (or a Range of it) into
-//   [buffer + offset, buffer end); Put()/UploadPart() to RDMA READ [buffer + offset, +length).
+//   [buffer + offset, +length) (by default to the buffer's end); Put()/UploadPart() to RDMA
+//   READ [buffer + offset, +length). The token names exactly that window, so the server may
+//   touch nothing else of the registered buffer.
 //   CreateUpload()/CompleteUpload() are plain S3 requests over the same transports.
 // - Connections: up to `connections` RC queue pairs to the server, each set up lazily by an
 //   authenticated POST /?rdmaConnect before its first request (409 conflict: a new QP is tried).
@@ -69,6 +71,11 @@ struct RdmaClientOptions {
   uint8_t min_rnr_timer = 1;
   uint8_t max_dest_rd_atomic = emu::kMaxRdAtomic;
   uint64_t seed = 1;  // initial PSNs are drawn from it
+  // Planted bug (docs/dst.md `get-token-whole-buffer`; no effect unless built with
+  // S3RDMA_PLANT_BUGS): a Get with a length still hands the server the rest of the buffer,
+  // as the length-less API did, so a server serving an object longer than the bytes asked
+  // writes past them into the caller's other memory.
+  bool plant_get_token_whole_buffer = false;
 
   core::Status Validate() const;
 };
@@ -118,6 +125,13 @@ class RdmaClient {
   // server answers 400 RDMABufferTooSmall. `headers` are extra request headers.
   void Get(const std::string& bucket, const std::string& key, std::optional<ByteRange> range,
            const RdmaBuffer& buffer, uint64_t offset, Callback done, HeaderList headers = {});
+  // GET into [buffer.data() + offset, +length) only (length >= 1, inside the buffer; else the
+  // callback gets InvalidArgument): the token carries this window, the rest of the registered
+  // buffer is not the server's to write. Typically length = the bytes asked for (a Range's
+  // length), so the object must fit in it (else 400 RDMABufferTooSmall).
+  void Get(const std::string& bucket, const std::string& key, std::optional<ByteRange> range,
+           const RdmaBuffer& buffer, uint64_t offset, uint64_t length, Callback done,
+           HeaderList headers = {});
   // PUT of [buffer.data() + offset, +length); `headers` e.g. content-type, x-amz-meta-*,
   // content-md5, x-amz-checksum-*.
   void Put(const std::string& bucket, const std::string& key, const RdmaBuffer& buffer,

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <deque>
 #include <map>
@@ -42,18 +43,28 @@ constexpr size_t kMaxFailuresPerSeed = 8;
 const Duration kQuietPhase = Duration::Seconds(10);
 const Duration kVerifyPhase = Duration::Seconds(10);
 const Time kHardLimit = Time::Zero() + Duration::Seconds(3600);
-// RDMA client buffers: [guard | region | guard] in one allocation. The memory region covers
-// the front guard and the region; the token (Get/Put at offset kGuard) only the region.
+// A client gives up on an HTTP request with no reply after this long (and retries a PUT, GET
+// or DELETE once). Far above any reply time without a slow drive (2 x 2 ms latency, a paced
+// 48 KiB body in 1 KiB pieces ~25 ms), below a slow drive's worst (an fsync 1000x slower,
+// and the queue behind it).
+const Duration kRequestTimeout = Duration::Milliseconds(100);
+// RDMA client buffers: [guard | region | back guard] in one allocation, all of it one
+// registered memory region; the token (Get/Put at offset kGuard with the region's length)
+// names only the region. A GET's back guard is as large as any object, so a server that
+// writes past the token lands in registered memory (the NIC lets it) and the rdma-memory
+// check, not the NIC, must catch it.
 constexpr size_t kGuard = 64;
 constexpr char kGuardByte = '\xA5';
 constexpr char kFillByte = '\x5C';  // a GET region before the transfer
 constexpr uint64_t kGetBufferBytes = 49152;  // holds every object dst writes (<= 48192 B)
+constexpr size_t kGetBackGuard = kGetBufferBytes;
 
 // How a request ended, as the client saw it.
 enum class Delivery {
   kAnswered,  // the server replied (Reply holds the reply or the error it carried)
   kRefused,   // the node was down: never reached a server
   kCut,       // the node crashed with the request in flight: it may have been processed
+  kTimedOut,  // the client gave up waiting: the server may still be working on it
 };
 
 // The file system as one server process sees it: after Kill() (the process died) every
@@ -213,7 +224,11 @@ class World {
   void ScheduleCrash();
   void StartQuiet();
 
-  void Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done);
+  // After a timeout (Delivery::kTimedOut), `late` runs when the server's real outcome
+  // arrives (reply, or the crash that cut it): writes end in the model only then.
+  using Late = std::function<void(Reply, Delivery)>;
+  void Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done,
+            Late late = nullptr);
   bool Skewed(const Client& c, const Node& n) const {
     const int64_t d = c.skew_seconds - n.skew_seconds;
     return d > kSkewWindowSeconds || d < -kSkewWindowSeconds;
@@ -223,15 +238,23 @@ class World {
     return it != partitions_.end() && rt_->Now() < it->second;
   }
   void SchedulePartition();
+  void ScheduleSlowDrive();
   void Complete(uint64_t rid, Reply reply, Delivery how);
+  // The transport's reply to request `rid` reached the client: held until the node's drive
+  // has done the I/O issued before the server replied, then lost if a partition cut the
+  // pair, else delivered.
+  void Arrive(uint64_t rid, Client* c, Node* n, Reply r);
+  void Deliver(uint64_t rid, Client* c, Node* n, Reply r);
 
   void ScheduleNext(Client& c);
   void StartOp(Client& c);
   void FinishOp(Client& c, uint64_t op);
-  void DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish);
+  void DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish,
+             std::optional<Segment> retry_of = std::nullopt);
   void DoGet(Client& c, Node& n, const std::string& key, bool ranged,
-             std::function<void()> finish);
-  void DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish);
+             std::function<void()> finish, int attempt = 0);
+  void DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish,
+                int attempt = 0);
   void DoList(Client& c, Node& n, std::function<void()> finish);
   void DoMultipart(Client& c, Node& n, const std::string& key, std::function<void()> finish);
   void Verify(size_t node, size_t key);
@@ -248,12 +271,14 @@ class World {
  private:
   // RDMA data path (a share of the operations).
   struct RdmaSlot {
-    std::unique_ptr<char[]> mem;  // kGuard + region + kGuard
+    std::unique_ptr<char[]> mem;  // kGuard + region + back_guard
     size_t region = 0;
+    size_t back_guard = kGuard;
     proto::RdmaBuffer buffer;  // front guard + region
     std::string what;
   };
-  uint64_t NewSlot(Client& c, Node& n, size_t region, const std::string& bytes, const std::string& what);
+  uint64_t NewSlot(Client& c, Node& n, size_t region, const std::string& bytes,
+                   const std::string& what, size_t back_guard = kGuard);
   // Checks the guards (and, for a GET, that nothing beyond `written` changed), frees it.
   void EndSlot(uint64_t slot, std::optional<uint64_t> written);
   bool UseRdma(Client& c) { return c.rdma_share > 0 && c.rdma_rng.NextDouble() < c.rdma_share; }
@@ -274,6 +299,12 @@ class World {
   bool CheckAuth(const Client& c, const Node& n, const Reply& r, Delivery how,
                  const std::string& what);
   void EndWrite(DstModel::WriteId id, const Reply& r, Delivery how, bool absent_ok);
+  // A write whose client timed out: the server finished (or crashed) now; the client
+  // never learned the outcome.
+  void EndLateWrite(DstModel::WriteId id) {
+    ++result_.unknown_writes;
+    model_.EndWrite(id, WriteOutcome::kUnknown, rt_->Now());
+  }
   void CheckRead(const std::string& what, const std::string& problem);
   void Fail(const std::string& invariant, const std::string& detail);
   void Trace(const std::string& line);
@@ -313,6 +344,8 @@ class World {
   struct InFlight {
     int node = 0;
     Done done;
+    Late late;               // after a timeout
+    bool timed_out = false;  // done already ran with Delivery::kTimedOut
   };
   std::map<uint64_t, InFlight> inflight_;
   uint64_t next_rid_ = 1;
@@ -324,6 +357,11 @@ class World {
   Time quiet_start_;
   core::TimerHandle crash_timer_;
   core::TimerHandle partition_timer_;
+  // Slow drives: a seed has them (slow_drives_) or not; their own Rng, so the other
+  // choices of a seed do not move.
+  core::Rng drive_rng_{0};
+  bool slow_drives_ = false;
+  core::TimerHandle slow_timer_;
   std::map<std::pair<int, int>, Time> partitions_;  // (client, node) -> cut off until
   std::vector<std::shared_ptr<std::function<void(int)>>> chains_;  // multipart step chains
   bool verify_done_ = false;
@@ -354,6 +392,7 @@ World::World(uint64_t seed, const DstOptions& options)
   if (options_.plant == "ack-before-fsync") plant_ = proto::FsStoreBug::kAckBeforeFsync;
   if (options_.plant == "torn-commit") plant_ = proto::FsStoreBug::kTornCommit;
   rdma_rng_ = core::Rng(seed).Fork("dst-rdma");
+  drive_rng_ = core::Rng(seed).Fork("dst-drive");
 }
 
 World::~World() {
@@ -474,6 +513,22 @@ void World::Build() {
                 100 * fabric_faults_.reorder_probability,
                 100 * fabric_faults_.corrupt_probability);
   world += fabric_faults_.any() ? faults : " fabric=clean";
+  // Drives: every SimFs node's calls take time on an NVMe-like drive of its own; in half the
+  // seeds drives also slow down for a while (ScheduleSlowDrive).
+  bool any_fs = false;
+  for (Node& n : nodes_) {
+    if (!n.fs) continue;
+    any_fs = true;
+    SimDrive d;
+    d.metadata = Duration::Microseconds(static_cast<int64_t>(2 + drive_rng_.Below(9)));
+    d.read = Duration::Microseconds(static_cast<int64_t>(10 + drive_rng_.Below(71)));
+    d.append = Duration::Microseconds(static_cast<int64_t>(1 + drive_rng_.Below(5)));
+    d.sync = Duration::Microseconds(static_cast<int64_t>(20 + drive_rng_.Below(181)));
+    d.bytes_per_second = 1e9 * (1 + 2 * drive_rng_.NextDouble());
+    n.fs->AttachDrive(*rt_, d);
+  }
+  slow_drives_ = any_fs && drive_rng_.Bernoulli(0.5);
+  if (any_fs) world += slow_drives_ ? " drives=slow" : " drives=steady";
   for (Node& n : nodes_) {
     core::Status st = StartNode(n);
     S3_CHECK_MSG(st.ok(), "dst: first start of node failed: " + st.ToString());
@@ -498,6 +553,7 @@ void World::Build() {
       proto::RdmaClientOptions o;
       o.connections = 1 + static_cast<int>(c.rdma_rng.Below(2));
       o.seed = c.rdma_rng.NextU64();
+      o.plant_get_token_whole_buffer = options_.plant == "get-token-whole-buffer";
       auto rc = proto::RdmaClient::Create(*c.device, {c.links.back().get()}, o);
       S3_CHECK_MSG(rc.ok(), "dst: RDMA client: " + rc.status().ToString());
       c.rdma.push_back(std::move(rc).value());
@@ -646,6 +702,31 @@ void World::SchedulePartition() {
   });
 }
 
+void World::ScheduleSlowDrive() {
+  if (!slow_drives_) return;
+  const auto delay = Duration::Microseconds(static_cast<int64_t>(drive_rng_.Exponential(50000.0)));
+  slow_timer_ = rt_->After(delay, [this] {
+    if (quiet_) return;
+    std::vector<Node*> durable;
+    for (Node& n : nodes_) {
+      if (n.fs) durable.push_back(&n);
+    }
+    Node& n = *durable[drive_rng_.Below(durable.size())];
+    // 10x to 1000x (log-uniform) for 1-40 ms: SSD garbage collection up to a failing disk
+    // (an fsync of 20 us - 200 ms). The backlog of a worst period drains in a few seconds,
+    // inside the quiet phase's 10 s.
+    const double factor = std::pow(10.0, 1.0 + 2.0 * drive_rng_.NextDouble());
+    const auto span = Duration::Microseconds(static_cast<int64_t>(1000 + drive_rng_.Below(39000)));
+    n.fs->SlowDown(factor, rt_->Now() + span);
+    ++result_.slow_drive_periods;
+    char line[128];
+    std::snprintf(line, sizeof(line), "SLOW DRIVE node%d: %.0fx for %lld us", n.index, factor,
+                  static_cast<long long>(span.us()));
+    Trace(line);
+    ScheduleSlowDrive();
+  });
+}
+
 void World::StartQuiet() {
   quiet_ = true;
   quiet_start_ = rt_->Now();
@@ -657,14 +738,19 @@ void World::StartQuiet() {
   partitions_.clear();
   flap_timer_.Cancel();
   flaps_->Heal();
+  slow_timer_.Cancel();
   fabric_->SetFaults({});
   for (Node& n : nodes_) {
-    if (n.fs) n.fs->set_faults({});
+    if (n.fs) {
+      n.fs->set_faults({});
+      n.fs->EndSlowDown();
+    }
   }
   Trace("QUIET: faults stop");
 }
 
-void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done) {
+void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what, Done done,
+                 Late late) {
   ++result_.requests;
   Client* client = &c;
   Node* node = &n;
@@ -672,7 +758,10 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
                      Reply r, Delivery how, bool) {
     const bool usable = CheckAuth(*client, *node, r, how, what);
     Trace("client" + std::to_string(client->index) + " " + what + " -> " +
-          (how == Delivery::kCut ? "cut: " : how == Delivery::kRefused ? "refused: " : "") +
+          (how == Delivery::kCut           ? "cut: "
+           : how == Delivery::kRefused     ? "refused: "
+           : how == Delivery::kTimedOut    ? "timed out: "
+                                           : "") +
           (r.ok() ? std::to_string(r->status) + " " + std::to_string(r->body.size()) + " B"
                   : r.status().ToString()));
     done(std::move(r), how, usable);
@@ -686,22 +775,62 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
     return;
   }
   const uint64_t rid = next_rid_++;
-  inflight_[rid] = InFlight{n.index, std::move(checked)};
+  inflight_[rid] = InFlight{n.index, std::move(checked), std::move(late), false};
   n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
                                                                            Reply r) {
-    // A reply that meets a partition is lost: the client cannot tell what happened.
-    if (Partitioned(*client, *node)) {
-      Complete(rid, core::Status::Unavailable("timeout: reply lost in a partition"),
-               Delivery::kCut);
+    Arrive(rid, client, node, std::move(r));
+  });
+  // The client's timeout. The request stays in inflight_ (the server may still be working
+  // on it) until its real outcome arrives, which `late` then reports.
+  rt_->After(kRequestTimeout, [this, rid] {
+    auto it = inflight_.find(rid);
+    if (it == inflight_.end() || it->second.timed_out) return;
+    it->second.timed_out = true;
+    ++result_.timeouts;
+    Done done = std::move(it->second.done);
+    done(core::Status::Unavailable("timeout: no reply within " +
+                                   std::to_string(kRequestTimeout.us() / 1000) + " ms"),
+         Delivery::kTimedOut, false);
+  });
+}
+
+void World::Arrive(uint64_t rid, Client* c, Node* n, Reply r) {
+  const Time now = rt_->Now();
+  if (n->fs) {
+    // The server replied at now - latency; its reply leaves once the drive has finished
+    // the I/O issued until then (FsEnv calls are synchronous, their time is not).
+    const Time ready = n->fs->IdleAt(now - c->latency) + c->latency;
+    if (ready > now) {
+      rt_->After(ready - now, [this, rid, c, n, r = std::move(r)]() mutable {
+        Deliver(rid, c, n, std::move(r));
+      });
       return;
     }
-    Complete(rid, std::move(r), Delivery::kAnswered);
-  });
+  }
+  Deliver(rid, c, n, std::move(r));
+}
+
+void World::Deliver(uint64_t rid, Client* c, Node* n, Reply r) {
+  if (!inflight_.count(rid)) return;  // cut by a crash while the drive was busy
+  // A reply that meets a partition is lost: the client cannot tell what happened.
+  if (Partitioned(*c, *n)) {
+    Complete(rid, core::Status::Unavailable("timeout: reply lost in a partition"),
+             Delivery::kCut);
+    return;
+  }
+  Complete(rid, std::move(r), Delivery::kAnswered);
 }
 
 void World::Complete(uint64_t rid, Reply reply, Delivery how) {
   auto it = inflight_.find(rid);
   if (it == inflight_.end()) return;
+  if (it->second.timed_out) {
+    // The client gave up on it already; the outcome only closes the write in the model.
+    Late late = std::move(it->second.late);
+    inflight_.erase(it);
+    if (late) late(std::move(reply), how);
+    return;
+  }
   Done done = std::move(it->second.done);
   inflight_.erase(it);
   // What the clients saw, in order: replays must see the same (the trace hash covers only
@@ -799,9 +928,10 @@ void World::FinishOp(Client& c, uint64_t op) {
   ScheduleNext(c);
 }
 
-void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish) {
-  const Segment seg{next_gen_++, PickSize(c.rng)};
-  if (seg.size > 0 && UseRdma(c)) {
+void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void()> finish,
+                  std::optional<Segment> retry_of) {
+  const Segment seg = retry_of ? *retry_of : Segment{next_gen_++, PickSize(c.rng)};
+  if (!retry_of && seg.size > 0 && UseRdma(c)) {
     DoRdmaPut(c, n, key, seg, std::move(finish));
     return;
   }
@@ -812,28 +942,58 @@ void World::DoPut(Client& c, Node& n, const std::string& key, std::function<void
   req.body = GenerateBytes(seg.gen, seg.size);
   const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), false, {seg}, rt_->Now());
   const std::string what = "PUT node" + std::to_string(n.index) + "/" + key + " (" +
-                           std::to_string(seg.size) + " B)";
-  Send(c, n, std::move(req), what, [this, id, finish](Reply r, Delivery how, bool) {
-    EndWrite(id, r, how, false);
-    finish();
-  });
+                           std::to_string(seg.size) + " B)" + (retry_of ? " retry" : "");
+  Client* client = &c;
+  Node* node = &n;
+  Send(
+      c, n, std::move(req), what,
+      [this, id, finish, client, node, key, seg, retried = retry_of.has_value()](
+          Reply r, Delivery how, bool) {
+        if (how == Delivery::kTimedOut) {
+          // The write stays in flight in the model until the server's outcome arrives.
+          if (!retried) {
+            DoPut(*client, *node, key, finish, seg);
+          } else {
+            finish();
+          }
+          return;
+        }
+        EndWrite(id, r, how, false);
+        finish();
+      },
+      [this, id](Reply, Delivery) { EndLateWrite(id); });
 }
 
-void World::DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish) {
+void World::DoDelete(Client& c, Node& n, const std::string& key, std::function<void()> finish,
+                     int attempt) {
   proto::ClientRequest req;
   req.method = "DELETE";
   req.bucket = kBucket;
   req.key = key;
   const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), true, {}, rt_->Now());
-  const std::string what = "DELETE node" + std::to_string(n.index) + "/" + key;
-  Send(c, n, std::move(req), what, [this, id, finish](Reply r, Delivery how, bool) {
-    EndWrite(id, r, how, true);
-    finish();
-  });
+  const std::string what =
+      "DELETE node" + std::to_string(n.index) + "/" + key + (attempt > 0 ? " retry" : "");
+  Client* client = &c;
+  Node* node = &n;
+  Send(
+      c, n, std::move(req), what,
+      [this, id, finish, client, node, key, attempt](Reply r, Delivery how, bool) {
+        if (how == Delivery::kTimedOut) {
+          if (attempt == 0) {
+            DoDelete(*client, *node, key, finish, 1);
+          } else {
+            finish();
+          }
+          return;
+        }
+        EndWrite(id, r, how, true);
+        finish();
+      },
+      [this, id](Reply, Delivery) { EndLateWrite(id); });
 }
 
 void World::DoGet(Client& c, Node& n, const std::string& key, bool ranged,
-                  std::function<void()> finish) {
+                  std::function<void()> finish, int attempt) {
   proto::ClientRequest req;
   req.method = "GET";
   req.bucket = kBucket;
@@ -848,12 +1008,19 @@ void World::DoGet(Client& c, Node& n, const std::string& key, bool ranged,
   const Time invoke = rt_->Now();
   const std::string mkey = ModelKey(n, key);
   const std::string what = std::string(ranged ? "RANGE GET" : "GET") + " node" +
-                           std::to_string(n.index) + "/" + key;
-  Send(c, n, std::move(req), what, [this, invoke, mkey, what, offset, ranged, finish](
-                                       Reply r, Delivery, bool usable) {
-    if (usable) CheckGetReply(what, mkey, invoke, offset, ranged, r);
-    finish();
-  });
+                           std::to_string(n.index) + "/" + key + (attempt > 0 ? " retry" : "");
+  Client* client = &c;
+  Node* node = &n;
+  Send(c, n, std::move(req), what,
+       [this, invoke, mkey, what, offset, ranged, finish, client, node, key, attempt](
+           Reply r, Delivery how, bool usable) {
+         if (how == Delivery::kTimedOut && attempt == 0) {
+           DoGet(*client, *node, key, ranged, finish, 1);
+           return;
+         }
+         if (usable) CheckGetReply(what, mkey, invoke, offset, ranged, r);
+         finish();
+       });
 }
 
 void World::CheckGetReply(const std::string& what, const std::string& mkey, Time invoke,
@@ -896,33 +1063,34 @@ void World::LinkSend(Client& c, Node& n, proto::ClientRequest req,
     return;
   }
   const uint64_t rid = next_rid_++;
-  inflight_[rid] = InFlight{n.index, [done = std::move(done)](Reply r, Delivery, bool) {
+  // No client timeout on the RDMA path: the request's buffer must stay registered while
+  // the server may still RDMA into it (RdmaClient has no cancel), so it waits.
+  inflight_[rid] = InFlight{n.index,
+                            [done = std::move(done)](Reply r, Delivery, bool) {
                               done(std::move(r));
-                            }};
+                            },
+                            nullptr, false};
   Client* client = &c;
   Node* node = &n;
   n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
                                                                            Reply r) {
-    if (Partitioned(*client, *node)) {
-      Complete(rid, core::Status::Unavailable("timeout: reply lost in a partition"),
-               Delivery::kCut);
-      return;
-    }
-    Complete(rid, std::move(r), Delivery::kAnswered);
+    Arrive(rid, client, node, std::move(r));
   });
 }
 
 uint64_t World::NewSlot(Client& c, Node& n, size_t region, const std::string& bytes,
-                        const std::string& what) {
+                        const std::string& what, size_t back_guard) {
   const uint64_t id = next_slot_++;
   RdmaSlot& s = slots_[id];
   s.region = region;
+  s.back_guard = back_guard;
   s.what = what;
-  s.mem = std::make_unique<char[]>(region + 2 * kGuard);
-  std::fill_n(s.mem.get(), region + 2 * kGuard, kGuardByte);
+  const size_t total = kGuard + region + back_guard;
+  s.mem = std::make_unique<char[]>(total);
+  std::fill_n(s.mem.get(), total, kGuardByte);
   std::fill_n(s.mem.get() + kGuard, region, kFillByte);
   std::copy(bytes.begin(), bytes.end(), s.mem.get() + kGuard);
-  auto buf = c.rdma.at(static_cast<size_t>(n.index))->RegisterBuffer(s.mem.get(), kGuard + region);
+  auto buf = c.rdma.at(static_cast<size_t>(n.index))->RegisterBuffer(s.mem.get(), total);
   S3_CHECK_MSG(buf.ok(), "dst: RegisterBuffer: " + buf.status().ToString());
   s.buffer = std::move(buf).value();
   return id;
@@ -936,9 +1104,10 @@ void World::EndSlot(uint64_t slot, std::optional<uint64_t> written) {
   auto guard_ok = [](const char* p, size_t n) {
     return std::all_of(p, p + n, [](char x) { return x == kGuardByte; });
   };
-  if (!guard_ok(m, kGuard) || !guard_ok(m + kGuard + s.region, kGuard)) {
-    Fail("rdma-memory", s.what + ": bytes outside the token's buffer (guards around its " +
-                            std::to_string(s.region) + " B) were overwritten");
+  if (!guard_ok(m, kGuard) || !guard_ok(m + kGuard + s.region, s.back_guard)) {
+    Fail("rdma-memory", s.what + ": registered bytes outside the token's " +
+                            std::to_string(s.region) + " B (the guards around it) were " +
+                            "overwritten");
   }
   if (written) {
     const uint64_t w = std::min<uint64_t>(*written, s.region);
@@ -1022,23 +1191,26 @@ void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                       std::function<void()> finish) {
   std::optional<proto::ByteRange> range;
   uint64_t offset = 0;
+  uint64_t len = 0;
   if (ranged) {
     offset = c.rng.Below(20000);
-    const uint64_t len = 1 + c.rng.Below(9000);
+    len = 1 + c.rng.Below(9000);
     range = proto::ByteRange{offset, offset + len - 1};
   }
-  // Mostly a buffer every object fits; sometimes a small one (RDMABufferTooSmall is legal).
-  const size_t region = c.rdma_rng.Below(100) < 15 ? 1 + c.rdma_rng.Below(8192) : kGetBufferBytes;
+  // The token asks for the bytes wanted: a range's length, or a buffer every object fits;
+  // sometimes a smaller one (RDMABufferTooSmall is then legal).
+  const bool small = c.rdma_rng.Below(100) < 15;
+  const size_t region = small ? 1 + c.rdma_rng.Below(8192) : ranged ? len : kGetBufferBytes;
   const std::string mkey = ModelKey(n, key);
   const std::string what = std::string(ranged ? "RDMA RANGE GET" : "RDMA GET") + " node" +
                            std::to_string(n.index) + "/" + key + " into " +
                            std::to_string(region) + " B";
-  const uint64_t slot = NewSlot(c, n, region, "", what);
+  const uint64_t slot = NewSlot(c, n, region, "", what, kGetBackGuard);
   const Time invoke = rt_->Now();
   Client* client = &c;
   Node* node = &n;
   c.rdma.at(static_cast<size_t>(n.index))
-      ->Get(kBucket, key, range, slots_.at(slot).buffer, kGuard,
+      ->Get(kBucket, key, range, slots_.at(slot).buffer, kGuard, region,
             [this, client, node, slot, invoke, mkey, what, offset, ranged, finish](
                 core::Result<proto::RdmaResult> r) {
               Trace("client" + std::to_string(client->index) + " " + what + " -> " +
@@ -1218,6 +1390,10 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
         model_.BeginWrite(ModelKey(*node, key), false, up->segments, rt_->Now());
     Send(c, *node, std::move(req), what + " complete",
          [this, id, what, finish](Reply r, Delivery how, bool usable) {
+           if (how == Delivery::kTimedOut) {  // in flight in the model until it ends
+             finish();
+             return;
+           }
            EndWrite(id, r, how, false);
            if (usable && (proto::IsS3Error(r.status(), proto::S3Err::kNoSuchUpload) ||
                           proto::IsS3Error(r.status(), proto::S3Err::kInvalidPart))) {
@@ -1225,7 +1401,8 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
                                     r.status().ToString());
            }
            finish();
-         });
+         },
+         [this, id](Reply, Delivery) { EndLateWrite(id); });
   };
   proto::ClientRequest req;
   req.method = "POST";
@@ -1262,6 +1439,7 @@ DstResult World::Run() {
   ScheduleCrash();
   SchedulePartition();
   ScheduleFlap();
+  ScheduleSlowDrive();
   for (size_t i = 0; i + 1 < clients_.size(); ++i) {
     for (int k = 0; k < clients_[i].concurrency; ++k) ScheduleNext(clients_[i]);
   }
@@ -1277,6 +1455,10 @@ DstResult World::Run() {
     for (Node& n : nodes_) {
       if (!n.up) Fail("liveness", "node" + std::to_string(n.index) + " is still down");
     }
+    if (!inflight_.empty()) {
+      Fail("liveness", std::to_string(inflight_.size()) + " requests still unanswered by " +
+                           "their server 10 s into the quiet phase (timed-out ones included)");
+    }
     if (result_.failures.empty()) {
       Trace("VERIFY: final reads of every key");
       const Time verify_start = rt_->Now();
@@ -1286,7 +1468,11 @@ DstResult World::Run() {
     }
   }
   for (Node& n : nodes_) {
-    if (n.fs) result_.injected_io_errors += n.fs->stats().injected_errors;
+    if (n.fs) {
+      result_.injected_io_errors += n.fs->stats().injected_errors;
+      result_.max_drive_wait_ms =
+          std::max(result_.max_drive_wait_ms, n.fs->stats().max_wait.ToSeconds() * 1e3);
+    }
   }
   for (const Client& c : clients_) {
     for (const auto& rc : c.rdma) result_.rdma_reconnects += rc->stats().reconnects;
@@ -1315,6 +1501,11 @@ std::vector<PlantableBug> PlantableBugs() {
        "proto/rdma_server_service.cc StartRdmaGet (RdmaServerOptions::"
        "plant_skip_token_range_check): RDMA WRITE an object or range larger than the token's "
        "buffer past its end",
+       proto::kPlantedBugsBuilt},
+      {"get-token-whole-buffer",
+       "proto/rdma_client.cc RdmaClient::Get (RdmaClientOptions::"
+       "plant_get_token_whole_buffer, the clients): the token names the rest of the registered "
+       "buffer instead of the bytes asked, so an object longer than them is written past them",
        proto::kPlantedBugsBuilt},
       {"reuse-psn",
        "emu/qp_requester.cc RcQp::StartWqe (DeviceOptions::plant_reuse_psn, the storage nodes' "

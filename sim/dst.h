@@ -7,8 +7,9 @@
 // DELETE / LIST on a small key space, several at once, so writers of one key race.
 // Meanwhile storage nodes crash (SimFs drops, keeps or tears what was not durable, the
 // process's in-flight requests are cut) and restart (FsStore::Open runs recovery), SimFs
-// injects I/O errors, and client-node pairs are partitioned for a while (requests time out,
-// replies are lost). Then a quiet phase without faults, and final reads.
+// injects I/O errors, drives are slow for a while (every SimFs call has a service time on a
+// FIFO drive; replies wait for it; clients time out and retry), and client-node pairs are
+// partitioned for a while (requests time out, replies are lost). Then a quiet phase without faults, and final reads.
 // Checkers (DstModel, dst_model.h): every read, listing and final read is legal for the
 // history of its key; skewed requests (beyond SigV4's 15 minutes) fail with
 // RequestTimeTooSkewed and in-window ones never do; a GET's bytes match its ETag; an
@@ -55,6 +56,9 @@ struct DstResult {
   uint64_t rdma_reconnects = 0;    // client QPs dropped and reconnected (crashes, stale QPs)
   uint64_t fabric_faults = 0;      // packets dropped, duplicated, reordered or corrupted
   uint64_t flap_drops = 0;         // packets dropped by link flaps
+  uint64_t slow_drive_periods = 0;  // a node's drive slowed down for a while
+  uint64_t timeouts = 0;            // HTTP requests the client gave up on (then retried)
+  double max_drive_wait_ms = 0;     // longest an I/O call waited in a drive's queue
   uint64_t events = 0;
   uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
   uint64_t history_hash = 0;  // every reply the clients got (status, bytes, time), folded

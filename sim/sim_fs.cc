@@ -5,6 +5,8 @@
 #include <deque>
 #include <set>
 
+#include "core/check.h"
+
 namespace s3rdma::sim {
 
 namespace {
@@ -36,6 +38,7 @@ class SimFs::Handle final : public proto::FsFile {
       return core::Status::IOError("append " + path_ + ": injected I/O error");
     }
     node_->data.append(data);
+    fs_.Charge(fs_.drive_.append, data.size());
     ++fs_.stats_.appends;
     fs_.stats_.bytes_appended += data.size();
     return core::Status::Ok();
@@ -45,6 +48,7 @@ class SimFs::Handle final : public proto::FsFile {
     if (offset >= node_->data.size()) return size_t{0};
     const size_t n = std::min<uint64_t>(len, node_->data.size() - offset);
     std::memcpy(dst, node_->data.data() + offset, n);
+    fs_.Charge(fs_.drive_.read, n);
     return n;
   }
   core::Result<uint64_t> Size() override {
@@ -57,6 +61,7 @@ class SimFs::Handle final : public proto::FsFile {
       return core::Status::IOError("fsync " + path_ + ": injected I/O error");
     }
     ++fs_.stats_.syncs;
+    fs_.Charge(fs_.drive_.sync);
     node_->durable_len = node_->data.size();
     return core::Status::Ok();
   }
@@ -79,6 +84,48 @@ SimFs::SimFs(uint64_t seed)
 }
 
 SimFs::~SimFs() = default;
+
+void SimFs::AttachDrive(const core::Runtime& runtime, const SimDrive& drive) {
+  S3_CHECK(drive.bytes_per_second > 0);
+  drive_rt_ = &runtime;
+  drive_ = drive;
+  busy_until_ = runtime.Now();
+}
+
+void SimFs::SlowDown(double factor, core::Time until) {
+  S3_CHECK(factor >= 1.0);
+  slow_factor_ = factor;
+  slow_until_ = until;
+  ++stats_.slow_periods;
+}
+
+void SimFs::Charge(core::Duration base, uint64_t bytes) {
+  if (drive_rt_ == nullptr) return;
+  const core::Time now = drive_rt_->Now();
+  core::Duration cost = base + core::Duration::Picoseconds(static_cast<int64_t>(
+                                   static_cast<double>(bytes) * 1e12 / drive_.bytes_per_second));
+  if (now < slow_until_) {
+    cost = core::Duration::Picoseconds(
+        static_cast<int64_t>(static_cast<double>(cost.ps()) * slow_factor_));
+    ++stats_.slowed_calls;
+  }
+  const core::Time start = std::max(now, busy_until_);
+  stats_.max_wait = std::max(stats_.max_wait, start - now);
+  stats_.busy += cost;
+  busy_until_ = start + cost;
+  idle_history_[now] = busy_until_;
+  // Keep one second of history (replies are held at most a client latency after the call).
+  const core::Time horizon = now - core::Duration::Seconds(1);
+  while (idle_history_.size() > 1 && std::next(idle_history_.begin())->first <= horizon) {
+    idle_history_.erase(idle_history_.begin());
+  }
+}
+
+core::Time SimFs::IdleAt(core::Time t) const {
+  auto it = idle_history_.upper_bound(t);
+  if (it == idle_history_.begin()) return t;
+  return std::max(t, std::prev(it)->second);
+}
 
 bool SimFs::InjectFault(double probability) {
   if (probability <= 0.0 || !fault_rng_.Bernoulli(probability)) return false;
@@ -178,6 +225,7 @@ core::Result<std::unique_ptr<proto::FsFile>> SimFs::CreateFile(const std::string
   files_[node.id] = file;
   dirs_[r.parent][r.name] = node;
   Journal(Op{Op::Kind::kLink, node, kNoDir, {}, r.parent, r.name});
+  Charge(drive_.metadata);
   return std::unique_ptr<proto::FsFile>(new Handle(*this, std::move(file), true, path));
 }
 
@@ -185,6 +233,7 @@ core::Result<std::unique_ptr<proto::FsFile>> SimFs::OpenFile(const std::string& 
   S3_ASSIGN_OR_RETURN(Resolved r, Resolve(path));
   if (!r.exists) return core::Status::NotFound("open " + path + ": no such file");
   if (r.node.is_dir) return core::Status::IOError("open " + path + ": is a directory");
+  Charge(drive_.metadata);
   return std::unique_ptr<proto::FsFile>(new Handle(*this, files_.at(r.node.id), false, path));
 }
 
@@ -196,6 +245,7 @@ core::Status SimFs::CreateDir(const std::string& path) {
   durable_dirs_[node.id];
   dirs_[r.parent][r.name] = node;
   Journal(Op{Op::Kind::kLink, node, kNoDir, {}, r.parent, r.name});
+  Charge(drive_.metadata);
   return core::Status::Ok();
 }
 
@@ -221,6 +271,7 @@ core::Result<std::vector<proto::FsDirEntry>> SimFs::ListDir(const std::string& p
   S3_ASSIGN_OR_RETURN(uint64_t dir, ResolveDir(path));
   std::vector<proto::FsDirEntry> out;
   for (const auto& [name, node] : dirs_.at(dir)) out.push_back({name, node.is_dir});
+  Charge(drive_.metadata);
   return out;
 }
 
@@ -243,6 +294,7 @@ core::Status SimFs::Rename(const std::string& from, const std::string& to) {
   dirs_.at(src.parent).erase(src.name);
   dirs_.at(dst.parent)[dst.name] = src.node;
   Journal(Op{Op::Kind::kLink, src.node, src.parent, src.name, dst.parent, dst.name});
+  Charge(drive_.metadata);
   return core::Status::Ok();
 }
 
@@ -252,6 +304,7 @@ core::Status SimFs::Unlink(const std::string& path) {
   if (r.node.is_dir) return core::Status::IOError("unlink " + path + ": is a directory");
   dirs_.at(r.parent).erase(r.name);
   Journal(Op{Op::Kind::kUnlink, r.node, r.parent, r.name, kNoDir, {}});
+  Charge(drive_.metadata);
   return core::Status::Ok();
 }
 
@@ -274,6 +327,7 @@ core::Status SimFs::RemoveAll(const std::string& path) {
   if (r->node.is_dir) RemoveTree(r->node.id);
   dirs_.at(r->parent).erase(r->name);
   Journal(Op{Op::Kind::kUnlink, r->node, r->parent, r->name, kNoDir, {}});
+  Charge(drive_.metadata);
   return core::Status::Ok();
 }
 
@@ -283,6 +337,7 @@ core::Status SimFs::SyncDir(const std::string& path) {
     return core::Status::IOError("fsync " + path + ": injected I/O error");
   }
   ++stats_.syncs;
+  Charge(drive_.sync);
   auto touches = [dir](const Op& op) { return op.src_dir == dir || op.dst_dir == dir; };
   size_t last = pending_.size();
   std::set<uint64_t> nodes;
@@ -350,6 +405,11 @@ void SimFs::ResolveFileAtCrash(FileNode& f, SimFsCrashStats& stats) {
 SimFsCrashStats SimFs::Crash() {
   SimFsCrashStats stats;
   ++stats_.crashes;
+  // Power loss empties the drive's queue: nothing queued will be waited for.
+  if (drive_rt_ != nullptr) {
+    busy_until_ = drive_rt_->Now();
+    idle_history_.clear();
+  }
   for (const Op& op : pending_) {
     if (crash_rng_.Bernoulli(0.5)) {
       ApplyDurable(op);

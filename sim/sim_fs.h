@@ -26,6 +26,14 @@
 //
 // Faults (off by default): Append and Sync/SyncDir fail with IOError with a probability;
 // a failed call changes nothing.
+//
+// Drive latency (off until AttachDrive). FsEnv is synchronous, so a call still returns at
+// once and its effect (including durability) is immediate; what the drive adds is *when it
+// would have finished*: one FIFO queue per file system, each call costing its SimDrive time
+// (times the slow-drive factor while a SlowDown period lasts) after everything queued before
+// it. IdleAt(t) is when all the I/O issued up to time t is done; the DST world holds a
+// server's reply until then (a server that replies before its fsync finished would be the
+// bug being tested). A crash empties the queue.
 // Threading: single-threaded. Deterministic: the same seed and calls give the same result.
 #ifndef S3RDMA_SIM_SIM_FS_H_
 #define S3RDMA_SIM_SIM_FS_H_
@@ -38,6 +46,8 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "core/runtime.h"
+#include "core/time.h"
 #include "proto/fs_env.h"
 
 namespace s3rdma::sim {
@@ -45,6 +55,16 @@ namespace s3rdma::sim {
 struct SimFsFaults {
   double append_error_probability = 0.0;  // Append returns IOError, writes nothing
   double sync_error_probability = 0.0;    // Sync / SyncDir return IOError, make nothing durable
+};
+
+// Service times of one drive (an NVMe SSD by default). A call costs its fixed latency plus
+// its bytes at `bytes_per_second` (appends and reads).
+struct SimDrive {
+  core::Duration metadata = core::Duration::Microseconds(5);  // create, mkdir, rename, unlink, list
+  core::Duration read = core::Duration::Microseconds(10);
+  core::Duration append = core::Duration::Microseconds(2);
+  core::Duration sync = core::Duration::Microseconds(50);  // Sync and SyncDir
+  double bytes_per_second = 2e9;
 };
 
 // What one Crash() did.
@@ -62,6 +82,10 @@ struct SimFsStats {
   uint64_t syncs = 0;  // Sync + SyncDir
   uint64_t injected_errors = 0;
   uint64_t crashes = 0;
+  uint64_t slow_periods = 0;   // SlowDown calls
+  uint64_t slowed_calls = 0;   // calls issued while a slow period lasted
+  core::Duration busy;         // total drive service time
+  core::Duration max_wait;     // longest a call waited in the queue before its service began
 };
 
 class SimFs final : public proto::FsEnv {
@@ -73,6 +97,18 @@ class SimFs final : public proto::FsEnv {
 
   void set_faults(const SimFsFaults& faults) { faults_ = faults; }
   const SimFsFaults& faults() const { return faults_; }
+
+  // Gives every call a service time on `runtime`'s clock (see the header comment). The
+  // runtime must outlive the file system.
+  void AttachDrive(const core::Runtime& runtime, const SimDrive& drive);
+  // A slow drive: calls issued before `until` cost `factor` (>= 1) times their time, as an
+  // SSD under garbage collection or a failing disk does. Replaces a current slow period.
+  void SlowDown(double factor, core::Time until);
+  // Ends the slow period now (the quiet phase); queued work keeps its cost.
+  void EndSlowDown() { slow_until_ = core::Time::Zero(); }
+  // When the drive has done all the I/O issued at or before `t` (t itself if none was
+  // pending). REQUIRES: t no earlier than ~1 s before the runtime's now.
+  core::Time IdleAt(core::Time t) const;
 
   // Power loss: keeps what is durable, decides the fate of everything else (see above).
   SimFsCrashStats Crash();
@@ -138,6 +174,8 @@ class SimFs final : public proto::FsEnv {
   void ApplyDurable(const Op& op);
   void RemoveTree(uint64_t dir_id);
   bool InjectFault(double probability);
+  // Queues one call of service time `base` (+ `bytes` at the drive's bandwidth).
+  void Charge(core::Duration base, uint64_t bytes = 0);
   // Drops files and directories no name reaches (current or durable).
   void CollectGarbage();
   void ResolveFileAtCrash(FileNode& f, SimFsCrashStats& stats);
@@ -157,6 +195,14 @@ class SimFs final : public proto::FsEnv {
   // Bumped by Crash(); open files remember the generation they were opened in.
   std::shared_ptr<uint64_t> generation_;
   size_t gc_threshold_ = 1024;
+  // The drive: nullptr runtime = no latency.
+  const core::Runtime* drive_rt_ = nullptr;
+  SimDrive drive_;
+  core::Time busy_until_;
+  double slow_factor_ = 1.0;
+  core::Time slow_until_;
+  // Issue time -> busy_until_ after the calls issued then (for IdleAt), recent ones only.
+  std::map<core::Time, core::Time> idle_history_;
 };
 
 }  // namespace s3rdma::sim

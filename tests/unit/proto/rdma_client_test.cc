@@ -247,6 +247,54 @@ TEST(RdmaClient, RangedGetAndShortBuffer) {
   EXPECT_EQ(w.client_->stats().reconnects, 0u);
 }
 
+// An explicit length limits the token to the bytes asked: the server writes the range and
+// nothing after it, and an object longer than the window is declined even though the
+// registered buffer behind it would hold it.
+TEST(RdmaClient, GetWithLengthConfinesTheTokenToTheAskedBytes) {
+  World w({.seed = 14});
+  ASSERT_TRUE(w.MakeBucket().ok());
+  const std::string data = Pattern(5000, 14);
+  RdmaBuffer& src = w.Buffer(5000);
+  std::memcpy(src.data(), data.data(), data.size());
+  ASSERT_TRUE(w.Put("obj", src, 0, data.size()).ok());
+  RdmaBuffer& dst = w.Buffer(8192);
+  std::memset(dst.data(), 0x5a, dst.size());
+  std::optional<core::Result<RdmaResult>> out;
+  w.client_->Get("bkt", "obj", ByteRange{100, 1099}, dst, 64, 1000,
+                 [&](core::Result<RdmaResult> r) { out = std::move(r); });
+  auto got = w.Wait(out);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->bytes, 1000u);
+  EXPECT_EQ(std::string_view(dst.data() + 64, 1000), std::string_view(data).substr(100, 1000));
+  for (size_t i = 0; i < dst.size(); ++i) {
+    if (i < 64 || i >= 1064) ASSERT_EQ(dst.data()[i], 0x5a) << i;
+  }
+  // The whole object (5000 B) does not fit the 1000 B window: declined, nothing written.
+  std::memset(dst.data(), 0x5a, dst.size());
+  out.reset();
+  w.client_->Get("bkt", "obj", std::nullopt, dst, 64, 1000,
+                 [&](core::Result<RdmaResult> r) { out = std::move(r); });
+  auto small = w.Wait(out);
+  ASSERT_FALSE(small.ok());
+  EXPECT_NE(small.status().message().find("RDMABufferTooSmall"), std::string::npos)
+      << small.status().ToString();
+  for (size_t i = 0; i < dst.size(); ++i) ASSERT_EQ(dst.data()[i], 0x5a) << i;
+  // Without a length the window is the rest of the buffer, so the same GET fits.
+  out.reset();
+  w.client_->Get("bkt", "obj", std::nullopt, dst, 64,
+                 [&](core::Result<RdmaResult> r) { out = std::move(r); });
+  auto whole = w.Wait(out);
+  ASSERT_TRUE(whole.ok()) << whole.status().ToString();
+  EXPECT_EQ(std::string_view(dst.data() + 64, 5000), data);
+  // Bad windows: empty, or past the buffer.
+  for (uint64_t len : {uint64_t{0}, uint64_t{8192 - 64 + 1}}) {
+    out.reset();
+    w.client_->Get("bkt", "obj", std::nullopt, dst, 64, len,
+                   [&](core::Result<RdmaResult> r) { out = std::move(r); });
+    EXPECT_EQ(w.Wait(out).status().code(), core::StatusCode::kInvalidArgument) << len;
+  }
+}
+
 TEST(RdmaClient, ErrorsAreReportedAndTheClientCarriesOn) {
   World w({.seed = 13});
   ASSERT_TRUE(w.MakeBucket().ok());

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/virtual_runtime.h"
 #include "proto/fs_store.h"
 
 namespace s3rdma::sim {
@@ -294,6 +295,51 @@ TEST(SimFsTest, PlantedFsStoreBugsLoseAcknowledgedData) {
     }
     EXPECT_GT(damaged, 5) << "bug " << static_cast<int>(bug);
   }
+}
+
+
+// The drive model: calls queue FIFO, cost their service time (times the slow factor during a
+// slow period), IdleAt tells when the I/O issued by a time is done, a crash empties the queue.
+TEST(SimFsTest, DriveQueuesCallsAndSlowPeriodsMultiplyTheirCost) {
+  core::VirtualRuntime rt;
+  SimFs fs(3);
+  SimDrive d;
+  d.metadata = core::Duration::Microseconds(5);
+  d.append = core::Duration::Microseconds(2);
+  d.sync = core::Duration::Microseconds(50);
+  d.bytes_per_second = 1e9;  // 1 byte per ns
+  fs.AttachDrive(rt, d);
+  const core::Time t0 = rt.Now();
+  EXPECT_EQ(fs.IdleAt(t0), t0);  // nothing issued
+  auto f = fs.CreateFile("/f");  // 5 us
+  ASSERT_TRUE(f.ok());
+  ASSERT_TRUE((*f)->Append(std::string(1000, 'x')).ok());  // 2 us + 1 us
+  ASSERT_TRUE((*f)->Sync().ok());                         // 50 us
+  EXPECT_EQ(fs.IdleAt(t0), t0 + core::Duration::Microseconds(58));
+  // Later calls queue behind the earlier ones; IdleAt of an earlier time ignores them.
+  rt.RunUntil(t0 + core::Duration::Microseconds(10));
+  const core::Time t1 = rt.Now();
+  ASSERT_TRUE(fs.SyncDir("/").ok());
+  EXPECT_EQ(fs.IdleAt(t1), t0 + core::Duration::Microseconds(108));
+  EXPECT_EQ(fs.IdleAt(t0), t0 + core::Duration::Microseconds(58));
+  EXPECT_EQ(fs.stats().max_wait, core::Duration::Microseconds(48));
+  // A slow period multiplies the cost of calls issued in it, and only those.
+  rt.RunUntil(t0 + core::Duration::Milliseconds(1));
+  const core::Time t2 = rt.Now();
+  fs.SlowDown(100, t2 + core::Duration::Microseconds(1));
+  ASSERT_TRUE((*f)->Sync().ok());
+  EXPECT_EQ(fs.IdleAt(t2), t2 + core::Duration::Microseconds(5000));
+  EXPECT_EQ(fs.stats().slow_periods, 1u);
+  EXPECT_EQ(fs.stats().slowed_calls, 1u);
+  rt.RunUntil(t2 + core::Duration::Microseconds(2));
+  const core::Time t3 = rt.Now();
+  ASSERT_TRUE((*f)->Sync().ok());  // the period is over, but it waits behind the slow fsync
+  EXPECT_EQ(fs.IdleAt(t3), t2 + core::Duration::Microseconds(5050));
+  // Effects are immediate whatever the drive's queue: the bytes are durable already.
+  EXPECT_EQ(fs.NotDurableForTesting(), 0u);
+  // Power loss empties the queue.
+  fs.Crash();
+  EXPECT_EQ(fs.IdleAt(rt.Now()), rt.Now());
 }
 
 }  // namespace
