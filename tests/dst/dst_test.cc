@@ -118,7 +118,7 @@ TEST(DstTest, CleanSeedsPassAndExerciseTheFaults) {
   DstOptions o;
   o.ops = 120;
   uint64_t crashes = 0, skewed = 0, unknown = 0, reads = 0;
-  uint64_t rdma_ok = 0, reconnects = 0, fabric_faults = 0, flap_drops = 0;
+  uint64_t rdma_ok = 0, reconnects = 0, fabric_faults = 0, flap_drops = 0, slow = 0;
   for (uint64_t seed = 1; seed <= 25; ++seed) {
     const DstResult r = RunDstSeed(seed, o);
     ASSERT_TRUE(r.ok()) << "seed " << seed << ": " << r.failures.front() << "\nreplay: "
@@ -131,6 +131,7 @@ TEST(DstTest, CleanSeedsPassAndExerciseTheFaults) {
     reconnects += r.rdma_reconnects;
     fabric_faults += r.fabric_faults;
     flap_drops += r.flap_drops;
+    slow += r.slow_drive_periods;
   }
   // The faults really happen (otherwise passing proves little).
   EXPECT_GT(crashes, 10u);
@@ -142,6 +143,50 @@ TEST(DstTest, CleanSeedsPassAndExerciseTheFaults) {
   EXPECT_GT(reconnects, 5u);
   EXPECT_GT(fabric_faults, 10u);
   EXPECT_GT(flap_drops, 5u);
+  EXPECT_GT(slow, 5u);
+}
+
+// Slow drives: replies wait for the drive, so clients time out and retry; timed-out writes
+// stay in flight in the model until the server finishes them. The checks still pass.
+TEST(DstTest, SlowDrivesCauseTimeoutsAndRetriesYetEverythingChecksOut) {
+  DstOptions o;
+  uint64_t timeouts = 0, slow = 0, seeds_with_timeouts = 0;
+  double max_wait_ms = 0;
+  for (uint64_t seed = 1; seed <= 60; ++seed) {
+    const DstResult r = RunDstSeed(seed, o);
+    ASSERT_TRUE(r.ok()) << "seed " << seed << ": " << r.failures.front() << "\nreplay: "
+                        << ReplayCommand(seed, o);
+    timeouts += r.timeouts;
+    slow += r.slow_drive_periods;
+    if (r.timeouts > 0) ++seeds_with_timeouts;
+    max_wait_ms = std::max(max_wait_ms, r.max_drive_wait_ms);
+    if (r.world.find("drives=slow") == std::string::npos) {
+      EXPECT_EQ(r.slow_drive_periods, 0u) << "seed " << seed;
+    }
+  }
+  EXPECT_GT(slow, 20u);
+  EXPECT_GT(seeds_with_timeouts, 2u);
+  EXPECT_GT(timeouts, 10u);
+  EXPECT_GT(max_wait_ms, 100.0);  // a slow period really builds a queue
+}
+
+// The rdma-memory invariant bites on its own: a GET's token names only the bytes asked,
+// the registered region continues past them (guard bytes), so a side that writes past the
+// token is not stopped by the NIC and must be caught by the guard check.
+TEST(DstTest, TokenOverrunsTripTheRdmaMemoryInvariant) {
+  if (!proto::kPlantedBugsBuilt) GTEST_SKIP() << "built without S3RDMA_PLANT_BUGS";
+  for (const char* bug : {"skip-token-range-check", "get-token-whole-buffer"}) {
+    DstOptions o;
+    o.plant = bug;
+    bool caught = false;
+    for (uint64_t seed = 1; seed <= 60 && !caught; ++seed) {
+      const DstResult r = RunDstSeed(seed, o);
+      for (const std::string& f : r.failures) {
+        if (f.rfind("rdma-memory", 0) == 0) caught = true;
+      }
+    }
+    EXPECT_TRUE(caught) << bug << ": no rdma-memory failure in seeds 1..60";
+  }
 }
 
 TEST(DstTest, PlantedBugsAreCaught) {
@@ -165,6 +210,7 @@ TEST(DstTest, PlantNamesAreValidated) {
   EXPECT_EQ(ValidatePlant("reuse-psn").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ValidatePlant("skip-token-range-check").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ValidatePlant("torn-commit").ok(), proto::kPlantedBugsBuilt);
+  EXPECT_EQ(ValidatePlant("get-token-whole-buffer").ok(), proto::kPlantedBugsBuilt);
   EXPECT_EQ(ReplayCommand(5, DstOptions{.ops = 7, .plant = "torn-commit", .trace = {}}),
             "s3rdma dst --seed 5 --ops 7 --plant torn-commit");
 }

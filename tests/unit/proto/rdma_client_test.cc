@@ -267,7 +267,9 @@ TEST(RdmaClient, GetWithLengthConfinesTheTokenToTheAskedBytes) {
   EXPECT_EQ(got->bytes, 1000u);
   EXPECT_EQ(std::string_view(dst.data() + 64, 1000), std::string_view(data).substr(100, 1000));
   for (size_t i = 0; i < dst.size(); ++i) {
-    if (i < 64 || i >= 1064) ASSERT_EQ(dst.data()[i], 0x5a) << i;
+    if (i < 64 || i >= 1064) {
+      ASSERT_EQ(dst.data()[i], 0x5a) << i;
+    }
   }
   // The whole object (5000 B) does not fit the 1000 B window: declined, nothing written.
   std::memset(dst.data(), 0x5a, dst.size());
