@@ -2,6 +2,8 @@
 
 #include <cmath>
 #include <cstring>
+#include <functional>
+#include <memory>
 
 #include "proto/s3_error.h"
 
@@ -15,15 +17,16 @@ using core::Status;
 
 ModelTransport::ModelTransport(models::ClusterModel& cluster, models::FlowSolver& solver,
                                core::Runtime& runtime, proto::S3Service& service,
-                               proto::ClientOptions options, int client, int server,
-                               bool control_costs)
+                               proto::ClientOptions options, ModelTransportOptions model)
     : cluster_(cluster),
       solver_(solver),
       runtime_(runtime),
-      inner_(service, runtime, std::move(options)),
-      client_(client),
-      server_(server),
-      control_costs_(control_costs) {}
+      inner_(service, runtime, std::move(options),
+             proto::DirectTransportOptions{.phantom_bodies = model.phantom_bodies}),
+      model_(model),
+      stored_{model.server,
+              cluster.node_spec(model.server).drives.count > 0 ? models::Buffer::kDrive : models::Buffer::kHost,
+              0} {}
 
 Duration ModelTransport::WireTime(int node, uint64_t bytes) const {
   const double rate = solver_.capacity(cluster_.resources(node).nic_tx);  // bytes/s
@@ -48,35 +51,70 @@ bool HasToken(const proto::ClientRequest& r) {
 }  // namespace
 
 void ModelTransport::Send(proto::ClientRequest request, Callback done) {
-  const Duration lat = cluster_.RouteLatency(client_, server_);
-  const bool rdma = HasToken(request);
-  const bool get = rdma && request.method == "GET";
-  const bool put = rdma && request.method == "PUT";
-  const bool drives = cluster_.node_spec(server_).drives.count > 0;
-  const models::DriveSpec& ds = cluster_.node_spec(server_).drives;
-  const Duration read_lat = control_costs_ && drives && get ? ds.read_latency : Duration::Zero();
-  const Duration write_lat = control_costs_ && drives && put ? ds.write_latency : Duration::Zero();
-  // Request line, headers and body, as HTTP/1.1 would send them.
-  const uint64_t req_bytes = 64 + request.method.size() + request.key.size() + HeaderBytes(request.headers) + request.body.size();
-  const Duration up = lat + WireTime(client_, req_bytes);
+  const bool object = HasToken(request);
+  SendImpl(std::move(request), object, {}, std::move(done));
+}
 
-  auto reply = [this, write_lat, done = std::move(done)](Result<proto::ClientResponse> r) mutable {
-    const uint64_t resp_bytes = 32 + (r.ok() ? HeaderBytes(r->headers) + r->body.size() : 256);
-    const Duration down = cluster_.RouteLatency(client_, server_) + WireTime(server_, resp_bytes);
+void ModelTransport::SendObject(proto::ClientRequest request, uint64_t phantom_body_bytes, Callback done) {
+  proto::DirectRequestExtras extras;
+  extras.phantom_body_bytes = phantom_body_bytes;
+  extras.body_crossing = [this](proto::BodyDirection d, uint64_t bytes, std::function<void()> go) {
+    ++body_flows_;
+    const core::Bytes n(static_cast<int64_t>(bytes));
+    if (d == proto::BodyDirection::kRequest) {
+      cluster_.Transfer(model_.client_data, stored_, n, std::move(go));
+    } else {
+      cluster_.Transfer(stored_, model_.client_data, n, std::move(go));
+    }
+  };
+  SendImpl(std::move(request), true, std::move(extras), std::move(done));
+}
+
+void ModelTransport::SendImpl(proto::ClientRequest request, bool object, proto::DirectRequestExtras extras,
+                              Callback done) {
+  const Duration lat = cluster_.RouteLatency(model_.client, model_.server);
+  const bool get = object && request.method == "GET";
+  const bool put = object && request.method == "PUT";
+  const bool drives = cluster_.node_spec(model_.server).drives.count > 0;
+  const models::DriveSpec& ds = cluster_.node_spec(model_.server).drives;
+  const Duration read_lat = model_.control_costs && drives && get ? ds.read_latency : Duration::Zero();
+  const Duration write_lat = model_.control_costs && drives && put ? ds.write_latency : Duration::Zero();
+  // Request line, headers and body (a body crossing as a flow is not counted here), as
+  // HTTP/1.1 would send them.
+  const uint64_t req_bytes = 64 + request.method.size() + request.key.size() + HeaderBytes(request.headers) +
+                             (extras.body_crossing ? 0 : request.body.size());
+  const Duration up = lat + WireTime(model_.client, req_bytes);
+  auto crossed = std::make_shared<bool>(false);
+  if (extras.body_crossing) {
+    extras.body_crossing = [crossed, hook = std::move(extras.body_crossing)](
+                               proto::BodyDirection d, uint64_t bytes, std::function<void()> go) {
+      if (d == proto::BodyDirection::kResponse) *crossed = true;
+      hook(d, bytes, std::move(go));
+    };
+  }
+
+  auto reply = [this, write_lat, crossed, done = std::move(done)](Result<proto::ClientResponse> r) mutable {
+    Duration down = Duration::Zero();
+    if (!*crossed) {
+      const uint64_t resp_bytes = 32 + (r.ok() ? HeaderBytes(r->headers) + r->body.size() : 256);
+      down = cluster_.RouteLatency(model_.client, model_.server) + WireTime(model_.server, resp_bytes);
+    }
     runtime_.After(write_lat + down, [r = std::move(r), done = std::move(done)]() mutable { done(std::move(r)); });
   };
-  auto serve = [this, read_lat, request = std::move(request), reply = std::move(reply)]() mutable {
+  auto serve = [this, read_lat, request = std::move(request), extras = std::move(extras),
+                reply = std::move(reply)]() mutable {
     if (read_lat <= Duration::Zero()) {
-      inner_.Send(std::move(request), std::move(reply));  // we run in a runtime task already
+      inner_.Send(std::move(request), std::move(reply), std::move(extras));  // we run in a runtime task already
       return;
     }
-    runtime_.After(read_lat, [this, request = std::move(request), reply = std::move(reply)]() mutable {
-      inner_.Send(std::move(request), std::move(reply));
+    runtime_.After(read_lat, [this, request = std::move(request), extras = std::move(extras),
+                              reply = std::move(reply)]() mutable {
+      inner_.Send(std::move(request), std::move(reply), std::move(extras));
     });
   };
   auto at_server = [this, serve = std::move(serve)]() mutable {
-    if (control_costs_) {
-      cluster_.CpuWork(server_, cluster_.ServerRequestCpu(), std::move(serve));
+    if (model_.control_costs) {
+      cluster_.CpuWork(model_.server, cluster_.ServerRequestCpu(), std::move(serve));
     } else {
       serve();
     }
@@ -84,8 +122,8 @@ void ModelTransport::Send(proto::ClientRequest request, Callback done) {
   auto leave = [this, up, at_server = std::move(at_server)]() mutable {
     runtime_.After(up, std::move(at_server));
   };
-  if (control_costs_) {
-    cluster_.CpuWork(client_, cluster_.ClientRequestCpu(), std::move(leave));
+  if (model_.control_costs) {
+    cluster_.CpuWork(model_.client, cluster_.ClientRequestCpu(), std::move(leave));
   } else {
     leave();  // only schedules: `done` still runs later, from a runtime task
   }

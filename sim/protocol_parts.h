@@ -20,33 +20,55 @@
 
 namespace s3rdma::sim {
 
+struct ModelTransportOptions {
+  int client = 0;             // model node indices
+  int server = 0;
+  bool control_costs = true;  // false: a workload's control_path: false (latencies only)
+  // Where the client's object bytes live (SendObject's HTTP bodies): host memory or a GPU.
+  models::Endpoint client_data;
+  bool phantom_bodies = false;  // the server's store has sizes only (PhantomStore)
+};
+
 // ModelTransport: S3 requests from model node `client` to the S3Service of node `server`.
 // A request costs what the modelled request does (sim/world.h): client CPU
 // (ClusterModel::ClientRequestCpu) -> one-way route latency + request bytes at the client's
-// NIC rate -> server CPU (ServerRequestCpu) -> for an RDMA GET the drive read latency ->
-// the real service (DirectTransport, which runs the RDMA transfer over the ModelFabric)
-// -> for an RDMA PUT the drive write latency -> latency + response bytes at the server's
-// NIC rate -> the caller. With control_costs false (a workload's control_path: false) only
-// the latencies remain. CPU work shares the nodes' cores in the solver.
+// NIC rate -> server CPU (ServerRequestCpu) -> for an object GET the drive read latency ->
+// the real service (DirectTransport; for an RDMA request it runs the RDMA transfer over the
+// ModelFabric) -> for an object PUT the drive write latency -> latency + response bytes at
+// the server's NIC rate -> the caller. With control_costs false only the latencies remain.
+// CPU work shares the nodes' cores in the solver.
+//
+// Send() is the S3Transport (RdmaClient's control path; object requests are the ones with
+// an x-amz-rdma-token). SendObject() is a plain S3 GET or PUT of object bytes over HTTP, the
+// TCP transport: its HTTP body (the PUT's request body, the GET's object) crosses the
+// network as ONE flow, ClusterModel::Transfer between client_data and the server's drives
+// (or host memory), so it pays exactly what modelled mode's TCP transfer pays (latency, wire,
+// memory copies, per-byte CPU on both ends, one core per stream). A PUT body starts once the
+// service accepted the request head (after the server CPU, as modelled mode orders it); a
+// GET's object body carries the response, so no separate reply latency follows it.
 class ModelTransport final : public proto::S3Transport {
  public:
   ModelTransport(models::ClusterModel& cluster, models::FlowSolver& solver, core::Runtime& runtime,
-                 proto::S3Service& service, proto::ClientOptions options, int client, int server,
-                 bool control_costs);
+                 proto::S3Service& service, proto::ClientOptions options, ModelTransportOptions model);
   void Send(proto::ClientRequest request, Callback done) override;
+  // A plain GET or PUT of an object (see above). phantom_body_bytes > 0: a PUT body of that
+  // many bytes that exist nowhere (DirectRequestExtras::phantom_body_bytes).
+  void SendObject(proto::ClientRequest request, uint64_t phantom_body_bytes, Callback done);
   int64_t NowUnix() const override { return inner_.NowUnix(); }
   core::Runtime& runtime() override { return runtime_; }
+  uint64_t body_flows() const { return body_flows_; }  // HTTP bodies sent as flows
 
  private:
+  void SendImpl(proto::ClientRequest request, bool object, proto::DirectRequestExtras extras, Callback done);
   core::Duration WireTime(int node, uint64_t bytes) const;
 
   models::ClusterModel& cluster_;
   models::FlowSolver& solver_;
   core::Runtime& runtime_;
   proto::DirectTransport inner_;
-  int client_;
-  int server_;
-  bool control_costs_;
+  ModelTransportOptions model_;
+  models::Endpoint stored_;  // the server's object bytes: its drives, or host memory
+  uint64_t body_flows_ = 0;
 };
 
 // PhantomStore: buckets and multipart uploads as a MemoryStore; objects are sizes and

@@ -7,6 +7,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -36,21 +37,102 @@ const proto::Credential kCred{"AKIDSIMULATION", "simulation-secret"};
 const char* const kBucket = "sim";
 // Phantom client buffers: each client node's registered area starts here + node << 40.
 constexpr uint64_t kPhantomClientBase = 0x100000000000ull;
+constexpr uint64_t kMaxClientArea = uint64_t{1} << 40;
+// Flow fidelity: at most one RDMA message (= one packet = one flow) per GiB of a GET, within
+// the emulator's message size limit (emu::kMaxMsgSize).
+constexpr uint64_t kMaxWrBytes = uint64_t{1} << 30;
+// Real payloads: objects and client buffers must fit in this much memory.
+constexpr uint64_t kRealPayloadBudget = uint64_t{8} << 30;
+// Client data endpoints (ports) per client node: one device each (ClientIp).
+constexpr int kMaxPorts = 200;
 
 uint32_t StorageIp(int i) { return (10u << 24) | (1u << 16) | static_cast<uint32_t>(i); }
-uint32_t ClientIp(int i) { return (10u << 24) | (2u << 16) | static_cast<uint32_t>(i); }
+// Port p of client i (a data endpoint with its own NIC device): 10.(2+p).x.y.
+uint32_t ClientIp(int i, int port) {
+  return (10u << 24) | (static_cast<uint32_t>(2 + port) << 16) | static_cast<uint32_t>(i);
+}
 
-// Deterministic object bytes for real payloads.
-std::string PatternBytes(uint64_t seed, size_t n) {
-  std::string s(n, '\0');
+// Deterministic bytes for real payloads.
+void FillPattern(char* dst, size_t n, uint64_t seed) {
   core::Rng rng(seed);
   size_t i = 0;
   for (; i + 8 <= n; i += 8) {
     const uint64_t v = rng.NextU64();
-    std::memcpy(s.data() + i, &v, 8);
+    std::memcpy(dst + i, &v, 8);
   }
-  for (; i < n; ++i) s[i] = static_cast<char>(rng.NextU64());
-  return s;
+  for (; i < n; ++i) dst[i] = static_cast<char>(rng.NextU64());
+}
+
+bool IsPipeline(const WorkloadConfig& w) {
+  return w.type == WorkloadConfig::Type::kIndexBuild || w.type == WorkloadConfig::Type::kPipeline;
+}
+
+std::string GiB(uint64_t bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / static_cast<double>(1ull << 30));
+  return buf;
+}
+
+// The segment layout of a pipeline workload, exactly as sim/world.cc derives it.
+struct SegmentPlan {
+  int64_t segments = 0;
+  int64_t segment_bytes = 0;
+  int64_t last_segment_bytes = 0;
+  int64_t total_read = 0;
+  int64_t max_write = 0;    // the largest write of one segment
+  int64_t total_write = 0;
+
+  int64_t ReadBytes(int64_t k) const { return k == segments - 1 ? last_segment_bytes : segment_bytes; }
+};
+
+int64_t WriteBytes(const WorkloadConfig& cfg, int64_t read_bytes) {
+  if (cfg.type == WorkloadConfig::Type::kPipeline) return cfg.write_size.count();
+  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(read_bytes) * cfg.index_ratio)));
+}
+
+SegmentPlan PlanSegments(const WorkloadConfig& cfg) {
+  SegmentPlan p;
+  if (cfg.type == WorkloadConfig::Type::kPipeline) {
+    p.segments = cfg.items;
+    p.segment_bytes = cfg.read_size.count();
+    p.last_segment_bytes = p.segment_bytes;
+  } else {
+    const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
+    const int64_t total = cfg.vectors * per_vec;
+    p.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
+    p.segments = (total + p.segment_bytes - 1) / p.segment_bytes;
+    p.last_segment_bytes = total - (p.segments - 1) * p.segment_bytes;
+  }
+  p.total_read = (p.segments - 1) * p.segment_bytes + p.last_segment_bytes;
+  p.max_write = std::max(WriteBytes(cfg, p.segment_bytes), WriteBytes(cfg, p.last_segment_bytes));
+  p.total_write = (p.segments - 1) * WriteBytes(cfg, p.segment_bytes) + WriteBytes(cfg, p.last_segment_bytes);
+  return p;
+}
+
+// The largest object size a GET/PUT stream asks for.
+uint64_t MaxObjectSize(const WorkloadConfig& w) {
+  const SizeDistribution& d = w.object_size;
+  switch (d.kind) {
+    case SizeDistribution::Kind::kFixed: return static_cast<uint64_t>(std::max<int64_t>(1, d.fixed.count()));
+    case SizeDistribution::Kind::kUniform: return static_cast<uint64_t>(std::max<int64_t>(1, d.max.count()));
+    case SizeDistribution::Kind::kLognormal:
+      // Four sigma above the median: larger draws are clamped (counted in clamped_sizes).
+      return static_cast<uint64_t>(std::max(1.0, std::min(static_cast<double>(d.median.count()) * std::exp(4 * d.sigma), 1073741824.0)));
+  }
+  return 1;
+}
+
+// What one client buffer slot must hold for a workload.
+uint64_t SlotBytes(const WorkloadConfig& w) {
+  if (!IsPipeline(w)) return MaxObjectSize(w);
+  const SegmentPlan p = PlanSegments(w);
+  return static_cast<uint64_t>(std::max(p.segment_bytes, p.max_write));
+}
+
+// Streams (= buffer slots) per client node of a workload, as sim/world.cc starts them.
+int64_t StreamsOf(const ScenarioConfig& c, const WorkloadConfig& w) {
+  if (IsPipeline(w) && w.build_on_gpu) return c.clients.node.gpus.count * w.streams;
+  return w.streams;
 }
 
 class ProtocolWorld {
@@ -60,6 +142,7 @@ class ProtocolWorld {
   ~ProtocolWorld();
 
   Status Check() const;
+  Status CheckPayloadMemory() const;
   Status Build();
   ProtocolRun Run(const RunOptions& options);
 
@@ -67,27 +150,36 @@ class ProtocolWorld {
   struct StorageNode {
     std::unique_ptr<proto::ObjectStore> store;
     std::unique_ptr<proto::S3Service> service;
-    std::unique_ptr<emu::Device> device;
+    std::unique_ptr<emu::Device> device;  // RDMA only
     std::unique_ptr<proto::RdmaServer> rdma;
-    std::vector<std::string> content;  // per workload, real payloads (GET objects)
   };
-  struct Link {  // one client node to one server
+  struct Link {  // one client port to one server
     std::unique_ptr<ModelTransport> transport;
-    std::unique_ptr<proto::RdmaClient> client;
-    proto::RdmaBuffer buffer;  // the client node's whole area
+    std::unique_ptr<proto::RdmaClient> client;  // RDMA only
+    proto::RdmaBuffer buffer;                   // the client node's whole area (RDMA only)
     int connections = 1;
   };
+  // A data endpoint of a client node (host memory, or one GPU) with its own NIC device, so
+  // the ModelFabric charges its flows to that endpoint (one RDMA NIC per GPU, as GPUDirect
+  // servers are built). Ports share the client node's NIC resources and buffer area.
+  struct Port {
+    models::Endpoint ep;
+    std::unique_ptr<emu::Device> device;  // RDMA only
+    int64_t streams = 0;                  // streams using it (sizes the QP count)
+    std::map<std::pair<int, bool>, std::unique_ptr<Link>> links;  // by (server, control_costs)
+  };
   struct ClientNode {
-    std::unique_ptr<emu::Device> device;
     std::vector<char> memory;  // real payloads
     char* base = nullptr;
     size_t area = 0;
-    std::map<int, std::unique_ptr<Link>> links;  // by storage index
+    std::vector<Port> ports;
   };
   struct Stream {
     size_t wl;
     int client;  // client index (0-based)
     int slot;    // buffer slot within the client's area
+    int port;    // the client's data endpoint
+    int gpu;     // pipelines: the GPU that computes, or -1 (CPU)
     core::Rng rng;
     int64_t left;
     int64_t issued = 0;
@@ -95,21 +187,39 @@ class ProtocolWorld {
   struct WorkloadState : WorkloadTally {
     std::vector<double> zipf_cdf;
     uint64_t object_bytes = 0;  // GET: the object each server holds for this workload
+    SegmentPlan plan;           // pipelines
+    int64_t next_segment = 0;
   };
+  // One S3 request's outcome as the world sees it.
+  struct Outcome {
+    bool ok = false;
+    std::string error;  // when !ok
+  };
+  using Done = std::function<void(Outcome)>;
 
-  int StorageNodeIndex(int i) const { return i; }
   int ClientNodeIndex(int i) const { return static_cast<int>(c_.storage.count) + i; }
+  int PortFor(const models::Endpoint& ep);
   int PickServer(WorkloadState& w, core::Rng& rng);
   uint64_t PickSize(const WorkloadConfig& w, core::Rng& rng);
-  uint64_t MaxSize(const WorkloadConfig& w) const;
-  Link* GetLink(int client, int server, bool control_costs);
+  Link* GetLink(int client, int port, int server, bool control_costs);
+  Status AddObject(int server, const std::string& key, uint64_t size, uint64_t seed);
+  // GET [0, size) of `key` into the stream's slot, or PUT `size` bytes of the slot as `key`,
+  // over RDMA or HTTP (the scenario's transport); checks the bytes with real payloads.
+  void Request(bool get, const Stream& s, int server, const std::string& key, uint64_t object_size,
+               uint64_t size, bool control_path, Done done);
+  void Verify(bool get, const Stream& s, int server, const std::string& key, uint64_t size, Outcome& out);
   void NextRequest(Stream* s);
-  void OnDone(Stream* s, int server, uint64_t size, Time start, core::Result<proto::RdmaResult> r);
+  void NextSegment(Stream* s);
   void Fail(std::string what);
+  void Record(WorkloadState& w, Time start, int64_t requests, int64_t bytes);
   void StreamFinished();
   void TakeSample();
   SimResult Collect();
   double UsedWork(models::ResourceId id) const { return solver_.UsedWork(id) + fabric_->ExtraUsedWork(id); }
+  bool rdma() const { return c_.transport == models::Transport::kRdma; }
+  char* SlotData(const Stream& s) {
+    return clients_[static_cast<size_t>(s.client)].base + static_cast<uint64_t>(s.slot) * slot_bytes_;
+  }
 
   const ScenarioConfig& c_;
   ProtocolOptions p_;
@@ -120,11 +230,14 @@ class ProtocolWorld {
   std::unique_ptr<ModelFabric> fabric_;
   std::vector<StorageNode> storage_;
   std::vector<ClientNode> clients_;
+  std::vector<models::Endpoint> port_eps_;  // the same ports on every client node
+  std::vector<int64_t> port_streams_;
   std::deque<Stream> streams_;
   std::vector<WorkloadState> wl_;
   std::vector<int64_t> node_bytes_;
   uint64_t slot_bytes_ = 0;
-  int64_t client_streams_ = 0;  // streams per client node, all workloads
+  int64_t slots_ = 0;  // streams per client node, all workloads
+  uint64_t put_seq_ = 0;
   int64_t active_streams_ = 0;
   int64_t total_expected_ = 0;
   int64_t done_ = 0;
@@ -142,59 +255,129 @@ class ProtocolWorld {
 
 ProtocolWorld::~ProtocolWorld() {
   // Children first: links (buffers, clients, transports), then servers, then devices.
-  for (ClientNode& cn : clients_) cn.links.clear();
+  for (ClientNode& cn : clients_) {
+    for (Port& p : cn.ports) p.links.clear();
+  }
   for (StorageNode& sn : storage_) {
     if (sn.service) sn.service->SetRdmaServer(nullptr);
     sn.rdma.reset();
     sn.service.reset();
   }
-  for (ClientNode& cn : clients_) cn.device.reset();
+  for (ClientNode& cn : clients_) {
+    for (Port& p : cn.ports) p.device.reset();
+  }
   for (StorageNode& sn : storage_) sn.device.reset();
 }
 
 Status ProtocolWorld::Check() const {
-  if (c_.transport != models::Transport::kRdma) {
-    return Status::InvalidArgument("protocol mode runs S3 over RDMA: set transport: rdma (got tcp)");
-  }
   if (c_.storage.ec_data + c_.storage.ec_parity > 1) {
-    return Status::InvalidArgument("protocol mode does not model erasure coding (cluster.storage.erasure_coding)");
+    return Status::InvalidArgument(
+        "protocol mode does not run erasure coding (cluster.storage.erasure): the real S3 server "
+        "stores whole objects on one node and has no erasure coding, and protocol mode runs only the real "
+        "code; use modelled mode for erasure-coded clusters");
   }
   if (c_.workloads.empty()) return Status::InvalidArgument("protocol mode needs at least one workload");
+  uint64_t slot = 0;
+  int64_t slots = 0;
   for (const WorkloadConfig& w : c_.workloads) {
-    if (w.type != WorkloadConfig::Type::kGet && w.type != WorkloadConfig::Type::kPut) {
-      return Status::InvalidArgument("protocol mode runs get and put workloads only (workload '" + w.name +
-                                     "' is " + WorkloadTypeName(w.type) + ")");
+    if (!IsPipeline(w)) {
+      if (w.buffer == models::Buffer::kGpu && c_.clients.node.gpus.count < 1) {
+        return Status::InvalidArgument("workload '" + w.name + "' uses GPU buffers but clients have no GPUs");
+      }
+      if (w.buffer == models::Buffer::kDrive) {
+        return Status::InvalidArgument("workload '" + w.name + "': protocol mode needs host or gpu client buffers");
+      }
+    } else if (PlanSegments(w).segments < 1) {
+      return Status::InvalidArgument("workload '" + w.name + "' has no segments to read");
     }
-    if (w.buffer == models::Buffer::kGpu && c_.clients.node.gpus.count < 1) {
-      return Status::InvalidArgument("workload '" + w.name + "' uses GPU buffers but clients have no GPUs");
-    }
-    if (w.buffer == models::Buffer::kDrive) {
-      return Status::InvalidArgument("workload '" + w.name + "': protocol mode needs host or gpu client buffers");
-    }
-    if (MaxSize(w) > (uint64_t{1} << 30)) {
-      return Status::InvalidArgument("workload '" + w.name + "': protocol mode supports objects up to 1 GiB");
-    }
+    slot = std::max(slot, SlotBytes(w));
+    slots += StreamsOf(c_, w);
+  }
+  slot = (slot + 4095) / 4096 * 4096;
+  if (static_cast<double>(slot) * static_cast<double>(slots) > static_cast<double>(kMaxClientArea)) {
+    return Status::InvalidArgument("protocol mode: a client node's buffers (" + std::to_string(slots) +
+                                   " streams x " + GiB(slot) + ") exceed 1 TiB");
   }
   if (c_.storage.count > 65535 || c_.clients.count > 65535) {
     return Status::InvalidArgument("protocol mode supports up to 65535 nodes per group");
   }
+  if (c_.clients.node.gpus.count + 1 > kMaxPorts) {
+    return Status::InvalidArgument("protocol mode supports up to " + std::to_string(kMaxPorts - 1) +
+                                   " GPUs per client node");
+  }
   return Status::Ok();
 }
 
-uint64_t ProtocolWorld::MaxSize(const WorkloadConfig& w) const {
-  const SizeDistribution& d = w.object_size;
-  switch (d.kind) {
-    case SizeDistribution::Kind::kFixed: return static_cast<uint64_t>(std::max<int64_t>(1, d.fixed.count()));
-    case SizeDistribution::Kind::kUniform: return static_cast<uint64_t>(std::max<int64_t>(1, d.max.count()));
-    case SizeDistribution::Kind::kLognormal:
-      // Four sigma above the median: larger draws are clamped (counted in clamped_sizes).
-      return static_cast<uint64_t>(std::max(1.0, std::min(static_cast<double>(d.median.count()) * std::exp(4 * d.sigma), 1073741824.0)));
+Status ProtocolWorld::CheckPayloadMemory() const {
+  if (p_.phantom_payloads) return Status::Ok();
+  uint64_t slot = 0;
+  int64_t slots = 0;
+  for (const WorkloadConfig& w : c_.workloads) {
+    slot = std::max(slot, SlotBytes(w));
+    slots += StreamsOf(c_, w);
   }
-  return 1;
+  const double buffers = static_cast<double>(slot) * static_cast<double>(slots) * static_cast<double>(c_.clients.count);
+  double total = buffers;
+  std::string biggest;
+  double biggest_bytes = -1;
+  for (const WorkloadConfig& w : c_.workloads) {
+    double bytes = 0;
+    if (w.type == WorkloadConfig::Type::kGet) {
+      bytes = static_cast<double>(MaxObjectSize(w)) * static_cast<double>(c_.storage.count);
+    } else if (w.type == WorkloadConfig::Type::kPut) {
+      bytes = static_cast<double>(MaxObjectSize(w)) * static_cast<double>(StreamsOf(c_, w)) *
+              static_cast<double>(c_.clients.count);
+    } else {
+      // Segments to read exist before the run; written objects are dropped once checked.
+      const SegmentPlan p = PlanSegments(w);
+      bytes = static_cast<double>(p.total_read) +
+              static_cast<double>(p.max_write) * static_cast<double>(StreamsOf(c_, w)) *
+                  static_cast<double>(c_.clients.count);
+    }
+    total += bytes;
+    if (bytes > biggest_bytes) {
+      biggest_bytes = bytes;
+      biggest = w.name;
+    }
+  }
+  if (total > static_cast<double>(kRealPayloadBudget)) {
+    return Status::InvalidArgument(
+        "protocol mode with real payloads would hold " + GiB(static_cast<uint64_t>(total)) +
+        " of objects and client buffers (most for workload '" + biggest + "'; limit " + GiB(kRealPayloadBudget) +
+        "): use phantom payloads (--payload phantom)");
+  }
+  return Status::Ok();
+}
+
+int ProtocolWorld::PortFor(const models::Endpoint& ep) {
+  for (size_t i = 0; i < port_eps_.size(); ++i) {
+    if (port_eps_[i].buffer == ep.buffer && port_eps_[i].gpu == ep.gpu) return static_cast<int>(i);
+  }
+  port_eps_.push_back(ep);
+  port_streams_.push_back(0);
+  return static_cast<int>(port_eps_.size() - 1);
+}
+
+Status ProtocolWorld::AddObject(int server, const std::string& key, uint64_t size, uint64_t seed) {
+  proto::ObjectStore& store = *storage_[static_cast<size_t>(server)].store;
+  if (auto* ph = dynamic_cast<PhantomStore*>(&store)) {
+    ph->AddObject(kBucket, key, size);
+    return Status::Ok();
+  }
+  std::string content(size, '\0');
+  FillPattern(content.data(), content.size(), seed);
+  S3_ASSIGN_OR_RETURN(auto writer, store.BeginPut(kBucket, key));
+  S3_RETURN_IF_ERROR(writer->Append(content));
+  proto::ObjectMeta meta;
+  meta.size = content.size();
+  meta.etag = proto::HexEncode(proto::Md5(content));
+  meta.last_modified_unix = kEpochUnix;
+  return writer->Commit(std::move(meta));
 }
 
 Status ProtocolWorld::Build() {
   S3_RETURN_IF_ERROR(Check());
+  S3_RETURN_IF_ERROR(CheckPayloadMemory());
   for (int64_t i = 0; i < c_.storage.count; ++i) {
     cluster_.AddNode("storage" + std::to_string(i), c_.storage.node, models::NodeRole::kStorage);
   }
@@ -212,28 +395,39 @@ Status ProtocolWorld::Build() {
   S3_RETURN_IF_ERROR(fc.faults.Validate());
   fabric_ = std::make_unique<ModelFabric>(runtime_, solver_, cluster_, fc);
   const models::Buffer stored = c_.storage.node.drives.count > 0 ? models::Buffer::kDrive : models::Buffer::kHost;
-  // A client's data endpoint: the buffer kind of its first workload (GPU 0 for GPU buffers).
-  const models::Buffer client_buf = c_.workloads.front().buffer;
-  for (int i = 0; i < c_.storage.count; ++i) fabric_->MapNode(StorageIp(i), {StorageNodeIndex(i), stored, 0});
-  for (int i = 0; i < c_.clients.count; ++i) fabric_->MapNode(ClientIp(i), {ClientNodeIndex(i), client_buf, 0});
+  for (int i = 0; i < c_.storage.count; ++i) fabric_->MapNode(StorageIp(i), {i, stored, 0});
 
-  // Buffers: one slot per stream, each as large as the largest object of any workload.
-  int64_t slots = 0;
+  // Workloads: buffer slots (one per stream), the data endpoint (port) of every stream, the
+  // segment plans of pipelines.
   wl_.resize(c_.workloads.size());
   for (size_t i = 0; i < c_.workloads.size(); ++i) {
-    wl_[i].cfg = &c_.workloads[i];
-    wl_[i].object_bytes = MaxSize(c_.workloads[i]);
-    slot_bytes_ = std::max(slot_bytes_, wl_[i].object_bytes);
-    slots += c_.workloads[i].streams;
+    const WorkloadConfig& cfg = c_.workloads[i];
+    WorkloadState& w = wl_[i];
+    w.cfg = &cfg;
+    slot_bytes_ = std::max(slot_bytes_, SlotBytes(cfg));
+    if (IsPipeline(cfg)) {
+      w.plan = PlanSegments(cfg);
+      w.segments = w.plan.segments;
+      if (cfg.build_on_gpu) {
+        for (int64_t g = 0; g < c_.clients.node.gpus.count; ++g) {
+          port_streams_[static_cast<size_t>(PortFor({0, models::Buffer::kGpu, static_cast<int>(g)}))] += cfg.streams;
+        }
+      } else {
+        port_streams_[static_cast<size_t>(PortFor({0, models::Buffer::kHost, 0}))] += cfg.streams;
+      }
+    } else {
+      w.object_bytes = MaxObjectSize(cfg);
+      port_streams_[static_cast<size_t>(PortFor({0, cfg.buffer, 0}))] += cfg.streams;
+    }
+    slots_ += StreamsOf(c_, cfg);
   }
   slot_bytes_ = (slot_bytes_ + 4095) / 4096 * 4096;
-  client_streams_ = slots;
 
   proto::RdmaServerOptions ro;
   if (p_.fidelity == NetworkFidelity::kFlow) {
-    // Flow fidelity: one WR (= one message = one flow) per GET and large PUT chunks, so a
-    // request is a handful of flows, as in modelled mode.
-    ro.zero_copy_wr_bytes = std::max<uint64_t>(4096, slot_bytes_);
+    // Flow fidelity: one WR (= one message = one flow) per GET of up to 1 GiB and large PUT
+    // chunks, so a request is a handful of flows, as in modelled mode.
+    ro.zero_copy_wr_bytes = std::clamp<uint64_t>(slot_bytes_, 4096, kMaxWrBytes);
     ro.chunk_bytes = std::clamp<uint64_t>(slot_bytes_, 4096, 64ull << 20);
   }
   ro.staging_bytes = ro.chunk_bytes * 16;
@@ -245,11 +439,14 @@ Status ProtocolWorld::Build() {
     ro.ack_timeout = 0;
   }
   ro.psn_seed = c_.seed;
-  // Every client may connect every QP it opens (GetLink) to every server.
-  ro.max_connections = std::max<size_t>(
-      ro.max_connections, static_cast<size_t>(c_.clients.count) *
-                              static_cast<size_t>((client_streams_ + ro.max_requests_per_connection - 1) /
-                                                  ro.max_requests_per_connection));
+  // Every client port may connect every QP it opens (GetLink) to every server, for each
+  // control-path setting.
+  size_t qps_per_client = 0;
+  for (int64_t n : port_streams_) {
+    qps_per_client += 2 * static_cast<size_t>(std::clamp<int64_t>(
+                              (n + ro.max_requests_per_connection - 1) / ro.max_requests_per_connection, 1, 64));
+  }
+  ro.max_connections = std::max<size_t>(ro.max_connections, static_cast<size_t>(c_.clients.count) * qps_per_client);
   proto::ServiceConfig sc;
   sc.unix_time_at_runtime_zero = kEpochUnix;
   sc.max_object_bytes = std::max<uint64_t>(sc.max_object_bytes, slot_bytes_);
@@ -266,70 +463,91 @@ Status ProtocolWorld::Build() {
     proto::CredentialStore creds;
     creds.Add(kCred);
     sn.service = std::make_unique<proto::S3Service>(sc, *sn.store, creds, runtime_);
-    S3_ASSIGN_OR_RETURN(sn.device, emu::Device::Open(*fabric_, {StorageIp(i), emu::kRoceUdpPort}));
-    S3_ASSIGN_OR_RETURN(sn.rdma, proto::RdmaServer::Create(*sn.device, ro));
-    sn.service->SetRdmaServer(sn.rdma.get());
-    sn.content.resize(wl_.size());
+    if (rdma()) {
+      S3_ASSIGN_OR_RETURN(sn.device, emu::Device::Open(*fabric_, {StorageIp(i), emu::kRoceUdpPort}));
+      S3_ASSIGN_OR_RETURN(sn.rdma, proto::RdmaServer::Create(*sn.device, ro));
+      sn.service->SetRdmaServer(sn.rdma.get());
+    }
     for (size_t w = 0; w < wl_.size(); ++w) {
       if (wl_[w].cfg->type != WorkloadConfig::Type::kGet) continue;
-      const std::string key = "wl" + std::to_string(w);
-      if (auto* ph = dynamic_cast<PhantomStore*>(sn.store.get())) {
-        ph->AddObject(kBucket, key, wl_[w].object_bytes);
-        continue;
-      }
-      sn.content[w] = PatternBytes(seed ^ (w + 1), wl_[w].object_bytes);
-      S3_ASSIGN_OR_RETURN(auto writer, sn.store->BeginPut(kBucket, key));
-      S3_RETURN_IF_ERROR(writer->Append(sn.content[w]));
-      proto::ObjectMeta meta;
-      meta.size = sn.content[w].size();
-      meta.etag = proto::HexEncode(proto::Md5(sn.content[w]));
-      meta.last_modified_unix = kEpochUnix;
-      S3_RETURN_IF_ERROR(writer->Commit(std::move(meta)));
+      S3_RETURN_IF_ERROR(AddObject(i, "wl" + std::to_string(w), wl_[w].object_bytes, seed ^ (w + 1)));
+    }
+  }
+  // The segments pipelines read: segment k of workload w on storage node k % count.
+  for (size_t w = 0; w < wl_.size(); ++w) {
+    if (!IsPipeline(*wl_[w].cfg)) continue;
+    const core::Rng seg_rng = rng_.Fork("segments").Fork(w);
+    for (int64_t k = 0; k < wl_[w].plan.segments; ++k) {
+      const int server = static_cast<int>(k % c_.storage.count);
+      S3_RETURN_IF_ERROR(AddObject(server, "wl" + std::to_string(w) + "-seg" + std::to_string(k),
+                                   static_cast<uint64_t>(wl_[w].plan.ReadBytes(k)),
+                                   seg_rng.Fork(static_cast<uint64_t>(k)).NextU64()));
     }
   }
   clients_.resize(static_cast<size_t>(c_.clients.count));
   for (int i = 0; i < c_.clients.count; ++i) {
     ClientNode& cn = clients_[static_cast<size_t>(i)];
-    S3_ASSIGN_OR_RETURN(cn.device, emu::Device::Open(*fabric_, {ClientIp(i), emu::kRoceUdpPort}));
-    cn.area = static_cast<size_t>(slot_bytes_ * static_cast<uint64_t>(slots));
+    cn.area = static_cast<size_t>(slot_bytes_ * static_cast<uint64_t>(slots_));
     if (p_.phantom_payloads) {
       cn.base = reinterpret_cast<char*>(kPhantomClientBase + (static_cast<uint64_t>(i) << 40));
     } else {
       cn.memory.assign(cn.area, '\0');
       cn.base = cn.memory.data();
     }
+    cn.ports.resize(port_eps_.size());
+    for (size_t p = 0; p < port_eps_.size(); ++p) {
+      Port& port = cn.ports[p];
+      port.ep = port_eps_[p];
+      port.ep.node = ClientNodeIndex(i);
+      port.streams = port_streams_[p];
+      const uint32_t ip = ClientIp(i, static_cast<int>(p));
+      fabric_->MapNode(ip, port.ep);
+      if (rdma()) {
+        S3_ASSIGN_OR_RETURN(port.device, emu::Device::Open(*fabric_, {ip, emu::kRoceUdpPort}));
+      }
+    }
   }
   return Status::Ok();
 }
 
-ProtocolWorld::Link* ProtocolWorld::GetLink(int client, int server, bool control_costs) {
-  ClientNode& cn = clients_[static_cast<size_t>(client)];
-  auto it = cn.links.find(server);
-  if (it != cn.links.end()) return it->second.get();
+ProtocolWorld::Link* ProtocolWorld::GetLink(int client, int port_index, int server, bool control_costs) {
+  Port& port = clients_[static_cast<size_t>(client)].ports[static_cast<size_t>(port_index)];
+  auto it = port.links.find({server, control_costs});
+  if (it != port.links.end()) return it->second.get();
   auto link = std::make_unique<Link>();
   proto::ClientOptions co;
   co.credential = kCred;
   co.unix_time_at_runtime_zero = kEpochUnix;
   co.host = "storage" + std::to_string(server);
+  ModelTransportOptions mo;
+  mo.client = ClientNodeIndex(client);
+  mo.server = server;
+  mo.control_costs = control_costs;
+  mo.client_data = port.ep;
+  mo.phantom_bodies = p_.phantom_payloads;
   link->transport = std::make_unique<ModelTransport>(cluster_, solver_, runtime_,
-                                                     *storage_[static_cast<size_t>(server)].service, co,
-                                                     ClientNodeIndex(client), StorageNodeIndex(server),
-                                                     control_costs);
-  proto::RdmaClientOptions opts;
-  // Enough QPs that the server runs every stream's request at once (it runs at most
-  // max_requests_per_connection per QP and queues the rest), as modelled mode does.
-  const int64_t per_conn = storage_[static_cast<size_t>(server)].rdma->max_requests_per_connection();
-  opts.connections = static_cast<int>(std::clamp<int64_t>((client_streams_ + per_conn - 1) / per_conn, 1, 64));
-  opts.seed = rng_.Fork("client").Fork(static_cast<uint64_t>(client) << 20 | static_cast<uint64_t>(server)).NextU64();
-  link->connections = opts.connections;
-  auto rc = proto::RdmaClient::Create(*cn.device, {link->transport.get()}, opts);
-  S3_CHECK_MSG(rc.ok(), rc.status().ToString());
-  link->client = std::move(rc).value();
-  auto buf = link->client->RegisterBuffer(cn.base, cn.area);
-  S3_CHECK_MSG(buf.ok(), buf.status().ToString());
-  link->buffer = std::move(buf).value();
+                                                     *storage_[static_cast<size_t>(server)].service, co, mo);
+  if (rdma()) {
+    proto::RdmaClientOptions opts;
+    // Enough QPs that the server runs every stream's request at once (it runs at most
+    // max_requests_per_connection per QP and queues the rest), as modelled mode does.
+    const int64_t per_conn = storage_[static_cast<size_t>(server)].rdma->max_requests_per_connection();
+    opts.connections = static_cast<int>(std::clamp<int64_t>((port.streams + per_conn - 1) / per_conn, 1, 64));
+    opts.seed = rng_.Fork("client")
+                    .Fork(static_cast<uint64_t>(client) << 20 | static_cast<uint64_t>(server))
+                    .Fork(static_cast<uint64_t>(port_index) << 1 | (control_costs ? 1 : 0))
+                    .NextU64();
+    link->connections = opts.connections;
+    auto rc = proto::RdmaClient::Create(*port.device, {link->transport.get()}, opts);
+    S3_CHECK_MSG(rc.ok(), rc.status().ToString());
+    link->client = std::move(rc).value();
+    ClientNode& cn = clients_[static_cast<size_t>(client)];
+    auto buf = link->client->RegisterBuffer(cn.base, cn.area);
+    S3_CHECK_MSG(buf.ok(), buf.status().ToString());
+    link->buffer = std::move(buf).value();
+  }
   Link* raw = link.get();
-  cn.links.emplace(server, std::move(link));
+  port.links.emplace(std::make_pair(server, control_costs), std::move(link));
   return raw;
 }
 
@@ -364,6 +582,107 @@ void ProtocolWorld::Fail(std::string what) {
   if (stats_.first_error.empty()) stats_.first_error = std::move(what);
 }
 
+void ProtocolWorld::Request(bool get, const Stream& s, int server, const std::string& key, uint64_t object_size,
+                            uint64_t size, bool control_path, Done done) {
+  Link* link = GetLink(s.client, s.port, server, control_path);
+  const uint64_t offset = static_cast<uint64_t>(s.slot) * slot_bytes_;
+  char* slot = SlotData(s);
+  node_bytes_[static_cast<size_t>(ClientNodeIndex(s.client))] += static_cast<int64_t>(size);
+  node_bytes_[static_cast<size_t>(server)] += static_cast<int64_t>(size);
+  if (!get && !p_.phantom_payloads) FillPattern(slot, size, c_.seed ^ (++put_seq_ * 0x9e3779b97f4a7c15ull));
+  // Checks the bytes (real payloads), then hands the outcome on.
+  auto finish = [this, get, s, server, key, size, done = std::move(done)](Outcome out) mutable {
+    if (out.ok && !p_.phantom_payloads) Verify(get, s, server, key, size, out);
+    done(std::move(out));
+  };
+  std::optional<proto::ByteRange> range;
+  if (get && size < object_size) range = proto::ByteRange{0, size - 1};
+  if (rdma()) {
+    auto cb = [size, finish = std::move(finish)](core::Result<proto::RdmaResult> r) mutable {
+      Outcome out;
+      if (!r.ok()) {
+        out.error = r.status().ToString();
+      } else if (r->bytes != size || !r->via_rdma) {
+        out.error = "moved " + std::to_string(r->bytes) + " bytes" + (r->via_rdma ? "" : " over HTTP");
+      } else {
+        out.ok = true;
+      }
+      finish(std::move(out));
+    };
+    if (get) {
+      link->client->Get(kBucket, key, range, link->buffer, offset, std::move(cb));
+    } else {
+      link->client->Put(kBucket, key, link->buffer, offset, size, {}, std::move(cb));
+    }
+    return;
+  }
+  // TCP: a plain S3 request; the body is the object bytes (ModelTransport::SendObject).
+  proto::ClientRequest req;
+  req.method = get ? "GET" : "PUT";
+  req.bucket = kBucket;
+  req.key = key;
+  uint64_t phantom_body = 0;
+  auto received = std::make_shared<uint64_t>(0);
+  if (get) {
+    if (range) req.headers.emplace_back("range", "bytes=0-" + std::to_string(size - 1));
+    if (!p_.phantom_payloads) {
+      req.body_sink = [slot, size, received](std::string_view d) {
+        if (d.size() > size - *received) return Status::OutOfRange("more body bytes than asked for");
+        std::memcpy(slot + *received, d.data(), d.size());
+        *received += d.size();
+        return Status::Ok();
+      };
+    }
+  } else if (p_.phantom_payloads) {
+    phantom_body = size;
+  } else {
+    req.body.assign(slot, size);
+  }
+  link->transport->SendObject(
+      std::move(req), phantom_body,
+      [this, get, size, received, finish = std::move(finish)](core::Result<proto::ClientResponse> r) mutable {
+        Outcome out;
+        uint64_t moved = size;
+        if (r.ok() && get) {
+          const std::string* cl = r->Header("content-length");
+          moved = p_.phantom_payloads ? (cl ? std::strtoull(cl->c_str(), nullptr, 10) : 0) : *received;
+        }
+        if (!r.ok()) {
+          out.error = r.status().ToString();
+        } else if (moved != size) {
+          out.error = "moved " + std::to_string(moved) + " bytes over HTTP";
+        } else {
+          out.ok = true;
+        }
+        finish(std::move(out));
+      });
+}
+
+void ProtocolWorld::Verify(bool get, const Stream& s, int server, const std::string& key, uint64_t size,
+                           Outcome& out) {
+  const char* buf = SlotData(s);
+  auto reader = storage_[static_cast<size_t>(server)].store->Open(kBucket, key);
+  const std::optional<std::string_view> v = reader.ok() ? (*reader)->Contiguous() : std::nullopt;
+  // GET: the buffer holds the object's first `size` bytes; PUT: the stored object is the buffer.
+  const bool same = v.has_value() && (get ? v->size() >= size : v->size() == size) &&
+                    std::memcmp(v->data(), buf, size) == 0;
+  if (!same) {
+    ++stats_.verify_failures;
+    out.ok = false;
+    out.error = "bytes differ";
+  }
+}
+
+void ProtocolWorld::Record(WorkloadState& w, Time start, int64_t requests, int64_t bytes) {
+  const Time end = runtime_.Now();
+  w.latencies_ps.push_back((end - start).ps());
+  w.requests += requests;
+  done_ += requests;
+  w.bytes += bytes;
+  w.last_end = std::max(w.last_end, end);
+  last_end_ = std::max(last_end_, end);
+}
+
 void ProtocolWorld::NextRequest(Stream* s) {
   WorkloadState& w = wl_[s->wl];
   const WorkloadConfig& cfg = *w.cfg;
@@ -383,74 +702,101 @@ void ProtocolWorld::NextRequest(Stream* s) {
   size = std::max<uint64_t>(1, size);
   ++s->issued;
   w.first_start = std::min(w.first_start, now);
-  Link* link = GetLink(s->client, server, cfg.control_path);
-  ClientNode& cn = clients_[static_cast<size_t>(s->client)];
-  const uint64_t offset = static_cast<uint64_t>(s->slot) * slot_bytes_;
-  auto done = [this, s, server, size, now](core::Result<proto::RdmaResult> r) { OnDone(s, server, size, now, std::move(r)); };
-  if (cfg.type == WorkloadConfig::Type::kGet) {
-    std::optional<proto::ByteRange> range;
-    if (size < w.object_bytes) range = proto::ByteRange{0, size - 1};
-    link->client->Get(kBucket, "wl" + std::to_string(s->wl), range, link->buffer, offset, std::move(done));
-  } else {
-    if (!p_.phantom_payloads) {
-      const std::string bytes = PatternBytes(c_.seed ^ (static_cast<uint64_t>(s->client) << 32) ^ static_cast<uint64_t>(s->slot << 16) ^ static_cast<uint64_t>(s->issued), size);
-      std::memcpy(cn.base + offset, bytes.data(), size);
-    }
-    const std::string key = "put-c" + std::to_string(s->client) + "-s" + std::to_string(s->slot);
-    link->client->Put(kBucket, key, link->buffer, offset, size, {}, std::move(done));
-  }
+  const bool get = cfg.type == WorkloadConfig::Type::kGet;
+  const std::string key = get ? "wl" + std::to_string(s->wl)
+                              : "put-c" + std::to_string(s->client) + "-s" + std::to_string(s->slot);
+  Request(get, *s, server, key, w.object_bytes, size, cfg.control_path,
+          [this, s, server, size, now](Outcome out) {
+            WorkloadState& w = wl_[s->wl];
+            if (out.ok) {
+              ++stats_.requests_ok;
+            } else {
+              if (out.error != "bytes differ") ++stats_.request_errors;
+              Fail(std::string(WorkloadTypeName(w.cfg->type)) + " of " + std::to_string(size) + " bytes, client" +
+                   std::to_string(s->client) + " -> storage" + std::to_string(server) + " at t=" +
+                   std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) +
+                   "): " + out.error);
+            }
+            Record(w, now, 1, static_cast<int64_t>(size));
+            const Duration think = w.cfg->think_time;
+            if (think > Duration::Zero()) {
+              runtime_.After(think, [this, s] { NextRequest(s); });
+            } else {
+              // Posted: a callback must not start the next request inside the client's own callback.
+              runtime_.Post([this, s] { NextRequest(s); });
+            }
+          });
 }
 
-void ProtocolWorld::OnDone(Stream* s, int server, uint64_t size, Time start, core::Result<proto::RdmaResult> r) {
+void ProtocolWorld::NextSegment(Stream* s) {
   WorkloadState& w = wl_[s->wl];
-  // Built only for a failure (this runs once per request).
-  auto what = [&] {
-    return std::string(WorkloadTypeName(w.cfg->type)) + " of " + std::to_string(size) + " bytes, client" +
-           std::to_string(s->client) + " -> storage" + std::to_string(server) + " at t=" +
-           std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) + ")";
+  const WorkloadConfig& cfg = *w.cfg;
+  if (w.next_segment >= w.segments) {
+    StreamFinished();
+    return;
+  }
+  // As World::NextSegment: segment k from storage node k % count, read into the stream's
+  // GPU (or host) buffer, computed, and the index (or write_size bytes) written back there.
+  const int64_t k = w.next_segment++;
+  const bool generic = cfg.type == WorkloadConfig::Type::kPipeline;
+  const int64_t bytes = w.plan.ReadBytes(k);
+  const int64_t write_bytes = WriteBytes(cfg, bytes);
+  const double vectors = generic ? 0.0 : static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
+  const int server = static_cast<int>(k % c_.storage.count);
+  const Time t0 = runtime_.Now();
+  w.first_start = std::min(w.first_start, t0);
+  const std::string prefix = "wl" + std::to_string(s->wl);
+  auto failed = [this, s, server, k](const char* step, const Outcome& out) {
+    if (out.error != "bytes differ") ++stats_.request_errors;
+    Fail(std::string(WorkloadTypeName(wl_[s->wl].cfg->type)) + " segment " + std::to_string(k) + " " + step +
+         ", client" + std::to_string(s->client) + " <-> storage" + std::to_string(server) + " at t=" +
+         std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) + "): " + out.error);
   };
-  if (!r.ok()) {
-    ++stats_.request_errors;
-    Fail(what() + ": " + r.status().ToString());
-  } else if (r->bytes != size || !r->via_rdma) {
-    ++stats_.verify_failures;
-    Fail(what() + ": moved " + std::to_string(r->bytes) + " bytes" + (r->via_rdma ? "" : " over HTTP"));
-  } else if (!p_.phantom_payloads) {
-    const char* buf = clients_[static_cast<size_t>(s->client)].base + static_cast<uint64_t>(s->slot) * slot_bytes_;
-    bool same = true;
-    if (w.cfg->type == WorkloadConfig::Type::kGet) {
-      same = std::memcmp(buf, storage_[static_cast<size_t>(server)].content[s->wl].data(), size) == 0;
-    } else {
-      auto reader = storage_[static_cast<size_t>(server)].store->Open(
-          kBucket, "put-c" + std::to_string(s->client) + "-s" + std::to_string(s->slot));
-      const std::optional<std::string_view> v = reader.ok() ? (*reader)->Contiguous() : std::nullopt;
-      same = v.has_value() && v->size() == size && std::memcmp(v->data(), buf, size) == 0;
-    }
-    if (!same) {
-      ++stats_.verify_failures;
-      Fail(what() + ": bytes differ");
+  auto finish = [this, s, t0](int64_t requests, int64_t moved) {
+    Record(wl_[s->wl], t0, requests, moved);
+    runtime_.Post([this, s] { NextSegment(s); });
+  };
+  auto written = [this, s, bytes, write_bytes, server, prefix, k, failed, finish](Outcome out) {
+    if (!out.ok) {
+      failed("write", out);
     } else {
       ++stats_.requests_ok;
+      // Checked: drop it, so real-payload runs hold one written object per stream at most.
+      if (!p_.phantom_payloads) {
+        (void)storage_[static_cast<size_t>(server)].store->Delete(kBucket, prefix + "-out" + std::to_string(k));
+      }
     }
-  } else {
+    finish(2, bytes + write_bytes);
+  };
+  auto write = [this, s, server, prefix, k, bytes, write_bytes, written = std::move(written), finish]() mutable {
+    if (write_bytes <= 0) {
+      finish(1, bytes);
+      return;
+    }
+    Request(false, *s, server, prefix + "-out" + std::to_string(k), static_cast<uint64_t>(write_bytes),
+            static_cast<uint64_t>(write_bytes), true, std::move(written));
+  };
+  auto read = [this, s, generic, vectors, failed, finish, write = std::move(write)](Outcome out) mutable {
+    if (!out.ok) {
+      failed("read", out);
+      finish(1, 0);
+      return;
+    }
     ++stats_.requests_ok;
-  }
-  const Time end = runtime_.Now();
-  w.latencies_ps.push_back((end - start).ps());
-  ++w.requests;
-  ++done_;
-  w.bytes += static_cast<int64_t>(size);
-  node_bytes_[static_cast<size_t>(ClientNodeIndex(s->client))] += static_cast<int64_t>(size);
-  node_bytes_[static_cast<size_t>(StorageNodeIndex(server))] += static_cast<int64_t>(size);
-  w.last_end = std::max(w.last_end, end);
-  last_end_ = std::max(last_end_, end);
-  const Duration think = w.cfg->think_time;
-  if (think > Duration::Zero()) {
-    runtime_.After(think, [this, s] { NextRequest(s); });
-  } else {
-    // Posted: a callback must not start the next request inside the client's own callback.
-    runtime_.Post([this, s] { NextRequest(s); });
-  }
+    const WorkloadConfig& cfg = *wl_[s->wl].cfg;
+    const int node = ClientNodeIndex(s->client);
+    if (generic) {
+      if (s->gpu >= 0) {
+        cluster_.GpuWork(node, s->gpu, cfg.compute_time, std::move(write));
+      } else {
+        cluster_.CpuWork(node, cfg.compute_time, std::move(write));
+      }
+    } else {
+      cluster_.Compute(node, s->gpu, vectors, std::move(write));
+    }
+  };
+  Request(true, *s, server, prefix + "-seg" + std::to_string(k), static_cast<uint64_t>(bytes),
+          static_cast<uint64_t>(bytes), true, std::move(read));
 }
 
 void ProtocolWorld::StreamFinished() {
@@ -531,19 +877,37 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
         w.zipf_cdf.push_back(acc);
       }
     }
+    const bool pipeline = IsPipeline(cfg);
+    const int64_t per_client = StreamsOf(c_, cfg);
     std::vector<Stream*> started;
     for (int64_t c = 0; c < c_.clients.count; ++c) {
-      for (int64_t q = 0; q < cfg.streams; ++q) {
-        streams_.push_back(Stream{i, static_cast<int>(c), slot_base + static_cast<int>(q),
-                                  wrng.Fork(static_cast<uint64_t>(c * cfg.streams + q)), cfg.requests});
+      for (int64_t q = 0; q < per_client; ++q) {
+        int gpu = -1;
+        models::Endpoint ep{0, cfg.buffer, 0};
+        if (pipeline) {
+          gpu = cfg.build_on_gpu ? static_cast<int>(q % c_.clients.node.gpus.count) : -1;
+          ep = gpu >= 0 ? models::Endpoint{0, models::Buffer::kGpu, gpu} : models::Endpoint{0, models::Buffer::kHost, 0};
+        }
+        streams_.push_back(Stream{i, static_cast<int>(c), slot_base + static_cast<int>(q), PortFor(ep), gpu,
+                                  wrng.Fork(static_cast<uint64_t>(c * per_client + q)), cfg.requests});
         started.push_back(&streams_.back());
       }
     }
-    slot_base += static_cast<int>(cfg.streams);
-    total_expected_ += cfg.requests > 0 ? c_.clients.count * cfg.streams * cfg.requests : 0;
+    slot_base += static_cast<int>(per_client);
+    if (pipeline) {
+      total_expected_ += (cfg.type == WorkloadConfig::Type::kPipeline && cfg.write_size.count() == 0 ? 1 : 2) * w.segments;
+    } else {
+      total_expected_ += cfg.requests > 0 ? c_.clients.count * cfg.streams * cfg.requests : 0;
+    }
     active_streams_ += static_cast<int64_t>(started.size());
-    runtime_.After(cfg.start, [this, started] {
-      for (Stream* s : started) NextRequest(s);
+    runtime_.After(cfg.start, [this, started, pipeline] {
+      for (Stream* s : started) {
+        if (pipeline) {
+          NextSegment(s);
+        } else {
+          NextRequest(s);
+        }
+      }
     });
   }
   if (c_.max_time > Duration::Zero()) {
@@ -585,14 +949,19 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
   stats_.flows = fs.flows;
   stats_.dropped = fs.dropped;
   for (ClientNode& cn : clients_) {
-    for (auto& [server, link] : cn.links) {
-      stats_.rdma_connects += link->client->stats().connects;
-      stats_.http_fallbacks += link->client->stats().http_fallbacks;
-      // The client's QPs are the responders of the server's WRITEs and READs: lost packets
-      // show there as sequence NAKs sent and duplicates received (go-back-N resends).
-      for (int q = 0; q < link->connections; ++q) {
-        if (emu::QueuePair* qp = link->client->QpForTesting(q)) {
-          stats_.recovery_events += qp->stats().seq_naks_sent + qp->stats().duplicates_received;
+    for (Port& port : cn.ports) {
+      for (auto& [key, link] : port.links) {
+        stats_.flows += link->transport->body_flows();
+        stats_.http_body_flows += link->transport->body_flows();
+        if (!link->client) continue;
+        stats_.rdma_connects += link->client->stats().connects;
+        stats_.http_fallbacks += link->client->stats().http_fallbacks;
+        // The client's QPs are the responders of the server's WRITEs and READs: lost packets
+        // show there as sequence NAKs sent and duplicates received (go-back-N resends).
+        for (int q = 0; q < link->connections; ++q) {
+          if (emu::QueuePair* qp = link->client->QpForTesting(q)) {
+            stats_.recovery_events += qp->stats().seq_naks_sent + qp->stats().duplicates_received;
+          }
         }
       }
     }
@@ -629,6 +998,12 @@ core::Result<ProtocolRun> RunProtocolScenario(const ScenarioConfig& config, cons
 
 core::Status CheckProtocolScenario(const ScenarioConfig& config) {
   return ProtocolWorld(config, ProtocolOptions{}).Check();
+}
+
+core::Status CheckProtocolScenario(const ScenarioConfig& config, const ProtocolOptions& protocol) {
+  ProtocolWorld world(config, protocol);
+  S3_RETURN_IF_ERROR(world.Check());
+  return world.CheckPayloadMemory();
 }
 
 core::Result<NetworkFidelity> ParseFidelity(const std::string& text) {
