@@ -208,5 +208,102 @@ TEST_F(DirectTransportTest, DestroyedWithRequestsInFlight) {
   EXPECT_TRUE(store_.HeadBucket("bkt").ok());  // the request itself did reach the server
 }
 
+// Sends with extras and runs the runtime until the callback ran.
+core::Result<ClientResponse> CallWith(core::VirtualRuntime& rt, DirectTransport& t, ClientRequest r,
+                                      DirectRequestExtras extras) {
+  std::optional<core::Result<ClientResponse>> out;
+  t.Send(std::move(r), [&](core::Result<ClientResponse> res) { out = std::move(res); }, std::move(extras));
+  rt.Run();
+  if (!out) return core::Status::Internal("no callback");
+  return std::move(*out);
+}
+
+TEST_F(DirectTransportTest, BodiesWaitForTheirCrossing) {
+  DirectTransport t(service_, runtime_, Options(), {.body_chunk_bytes = 1000});
+  ASSERT_TRUE(Call(t, Req("PUT", "bkt")).ok());
+  const std::string data(5000, 'x');
+  const core::Duration crossing = core::Duration::Microseconds(40);
+  std::vector<std::pair<BodyDirection, uint64_t>> seen;
+  bool stored_before_crossing = true;
+  DirectRequestExtras extras;
+  extras.body_crossing = [&](BodyDirection d, uint64_t bytes, std::function<void()> go) {
+    seen.emplace_back(d, bytes);
+    if (d == BodyDirection::kRequest) stored_before_crossing = store_.Stat("bkt", "k").ok();
+    runtime_.After(crossing, std::move(go));
+  };
+  const core::Time t0 = runtime_.Now();
+  auto put = CallWith(runtime_, t, Req("PUT", "bkt", "k", data), extras);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first, BodyDirection::kRequest);
+  EXPECT_EQ(seen[0].second, data.size());
+  EXPECT_FALSE(stored_before_crossing);  // the service got the body only after it crossed
+  EXPECT_EQ(runtime_.Now() - t0, crossing);
+
+  // A GET's object body crosses before the caller sees it; a ranged one by its length.
+  seen.clear();
+  ClientRequest ranged = Req("GET", "bkt", "k");
+  ranged.headers.emplace_back("range", "bytes=100-1099");
+  const core::Time t1 = runtime_.Now();
+  auto got = CallWith(runtime_, t, std::move(ranged), extras);
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->body, data.substr(100, 1000));
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0].first, BodyDirection::kResponse);
+  EXPECT_EQ(seen[0].second, 1000u);
+  EXPECT_EQ(runtime_.Now() - t1, crossing);
+
+  // Error bodies and bodiless requests do not cross as object bodies.
+  seen.clear();
+  auto missing = CallWith(runtime_, t, Req("GET", "bkt", "nope"), extras);
+  EXPECT_TRUE(IsS3Error(missing.status(), S3Err::kNoSuchKey)) << missing.status().ToString();
+  ASSERT_TRUE(CallWith(runtime_, t, Req("HEAD", "bkt", "k"), extras).ok());
+  EXPECT_TRUE(seen.empty());
+}
+
+TEST_F(DirectTransportTest, PhantomBodiesRunTheRealServiceWithoutBytes) {
+  DirectTransport t(service_, runtime_, Options(), {.body_chunk_bytes = 4096, .phantom_bodies = true});
+  ASSERT_TRUE(Call(t, Req("PUT", "bkt")).ok());
+  // A 1 MiB body that exists nowhere: signed UNSIGNED-PAYLOAD, fed as zeros, stored.
+  DirectRequestExtras extras;
+  extras.phantom_body_bytes = 1 << 20;
+  auto put = CallWith(runtime_, t, Req("PUT", "bkt", "ghost"), extras);
+  ASSERT_TRUE(put.ok()) << put.status().ToString();
+  const std::string zeros(1 << 20, '\0');
+  EXPECT_EQ(*put->Header("etag"), "\"" + HexEncode(Md5(zeros)) + "\"");
+  auto meta = store_.Stat("bkt", "ghost");
+  ASSERT_TRUE(meta.ok());
+  EXPECT_EQ(meta->size, uint64_t{1} << 20);
+  EXPECT_EQ(t.stats().bytes_sent, uint64_t{1} << 20);
+
+  // The real checks still run: a declared payload hash that the (zero) bytes do not match.
+  ClientRequest lying = Req("PUT", "bkt", "liar");
+  lying.headers.emplace_back("x-amz-content-sha256", HexEncode(Sha256("something else")));
+  auto refused = CallWith(runtime_, t, std::move(lying), extras);
+  EXPECT_TRUE(IsS3Error(refused.status(), S3Err::kXAmzContentSHA256Mismatch)) << refused.status().ToString();
+  EXPECT_FALSE(store_.Stat("bkt", "liar").ok());
+
+  // Object bodies of responses are not read: sizes only, the sink is never called.
+  ClientRequest get = Req("GET", "bkt", "ghost");
+  bool sunk = false;
+  get.body_sink = [&](std::string_view) {
+    sunk = true;
+    return core::Status::Ok();
+  };
+  const uint64_t before = t.stats().bytes_received;
+  auto got = Call(t, std::move(get));
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_FALSE(sunk);
+  EXPECT_TRUE(got->body.empty());
+  EXPECT_EQ(*got->Header("content-length"), std::to_string(1 << 20));
+  EXPECT_EQ(t.stats().bytes_received - before, uint64_t{1} << 20);
+  // String bodies (XML) still arrive.
+  ClientRequest list = Req("GET", "bkt");
+  list.query = {{"list-type", "2"}};
+  auto listed = Call(t, std::move(list));
+  ASSERT_TRUE(listed.ok());
+  EXPECT_EQ(XmlTag(listed->body, "Key"), "ghost");
+}
+
 }  // namespace
 }  // namespace s3rdma::proto
