@@ -62,7 +62,7 @@ void CheckClaim(const char* claim, double model, double pinned, double lo, doubl
 TEST(PublishedClaimsTest, ReadPerStorageNodeOverRdma) {
   const SimResult r = RunFile("scenarios/claims/per-node-read.yaml");
   // Known miss: NIC-bound at 400GbE with 98% RoCEv2 payload efficiency.
-  CheckClaim("~35 GB/s read per storage node (GB/s)", r.per_storage_bps_mean / 1e9, 48.0, 24.5, 45.5,
+  CheckClaim("~35 GB/s read per storage node (GB/s)", r.per_storage_bps_mean / 1e9, 47.98, 24.5, 45.5,
              Verdict::kOutOfBand, r.seed);
   EXPECT_EQ(r.bottleneck.group + "." + r.bottleneck.kind, "storage.nic_tx");
 }
@@ -75,9 +75,9 @@ TEST(PublishedClaimsTest, LinearScalingTowardsTerabytesPerSecond) {
               one.aggregate_bps / 1e9, many.aggregate_bps / 1e9, eff * 100);
   // "Linear scaling ... to TB/s": >= 1 TB/s at 32 nodes and per-node throughput within 15%
   // of a single node's (random placement of requests costs some balance).
-  CheckClaim("scales to TB/s: 32 nodes (TB/s)", many.aggregate_bps / 1e12, 1.503, 1.0, 1e9,
+  CheckClaim("scales to TB/s: 32 nodes (TB/s)", many.aggregate_bps / 1e12, 1.505, 1.0, 1e9,
              Verdict::kInBand, many.seed);
-  CheckClaim("linear scaling: per-node efficiency at 32", eff, 0.964, 0.85, 1.0, Verdict::kInBand,
+  CheckClaim("linear scaling: per-node efficiency at 32", eff, 0.965, 0.85, 1.0, Verdict::kInBand,
              many.seed);
 }
 
@@ -91,7 +91,7 @@ TEST(PublishedClaimsTest, RdmaVersusTcpThroughputAndCpu) {
   // Known misses: the measured TCP server cost (0.084 core-s/GB sending) needs ~4 of 64
   // cores for 400GbE, so both transports are NIC-bound; the CPU saving is 93.2%, just above
   // 93% (within the noise of the measured per-request costs; docs/models.md section 6).
-  CheckClaim("RDMA 3-5x the throughput of TCP (ratio)", rdma.aggregate_bps / tcp.aggregate_bps, 0.988, 3,
+  CheckClaim("RDMA 3-5x the throughput of TCP (ratio)", rdma.aggregate_bps / tcp.aggregate_bps, 0.987, 3,
              5, Verdict::kOutOfBand, rdma.seed);
   CheckClaim("~90% lower storage-node CPU (saving)", 1 - cpu_rdma / cpu_tcp, 0.932, 0.87, 0.93,
              Verdict::kOutOfBand, tcp.seed);
