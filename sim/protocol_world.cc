@@ -442,10 +442,7 @@ Status ProtocolWorld::Build() {
   // Every client port may connect every QP it opens (GetLink) to every server, for each
   // control-path setting.
   size_t qps_per_client = 0;
-  for (int64_t n : port_streams_) {
-    qps_per_client += 2 * static_cast<size_t>(std::clamp<int64_t>(
-                              (n + ro.max_requests_per_connection - 1) / ro.max_requests_per_connection, 1, 64));
-  }
+  for (int64_t n : port_streams_) qps_per_client += 2 * static_cast<size_t>(RdmaQps(n, ro.max_requests_per_connection));
   ro.max_connections = std::max<size_t>(ro.max_connections, static_cast<size_t>(c_.clients.count) * qps_per_client);
   proto::ServiceConfig sc;
   sc.unix_time_at_runtime_zero = kEpochUnix;
@@ -531,8 +528,9 @@ ProtocolWorld::Link* ProtocolWorld::GetLink(int client, int port_index, int serv
     proto::RdmaClientOptions opts;
     // Enough QPs that the server runs every stream's request at once (it runs at most
     // max_requests_per_connection per QP and queues the rest), as modelled mode does.
-    const int64_t per_conn = storage_[static_cast<size_t>(server)].rdma->max_requests_per_connection();
-    opts.connections = static_cast<int>(std::clamp<int64_t>((port.streams + per_conn - 1) / per_conn, 1, 64));
+    // Per port (one device each): a client node with one port opens as many as modelled mode
+    // assumes (RdmaQpsPerServer).
+    opts.connections = RdmaQps(port.streams, storage_[static_cast<size_t>(server)].rdma->max_requests_per_connection());
     opts.seed = rng_.Fork("client")
                     .Fork(static_cast<uint64_t>(client) << 20 | static_cast<uint64_t>(server))
                     .Fork(static_cast<uint64_t>(port_index) << 1 | (control_costs ? 1 : 0))
@@ -942,8 +940,6 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
     last_end_ = runtime_.Now();
     TakeSample();
   }
-  ProtocolRun run;
-  run.result = Collect();
   const ModelFabricStats& fs = fabric_->stats();
   stats_.packets = fs.packets;
   stats_.flows = fs.flows;
@@ -966,6 +962,8 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
       }
     }
   }
+  ProtocolRun run;
+  run.result = Collect();
   run.stats = stats_;
   return run;
 }
@@ -984,6 +982,7 @@ SimResult ProtocolWorld::Collect() {
   run.used_work = [this](models::ResourceId id) { return UsedWork(id); };
   run.samples = &samples_;
   run.runtime = &runtime_;
+  run.rdma_connects = static_cast<int64_t>(stats_.rdma_connects);
   return CollectResult(run);
 }
 

@@ -125,12 +125,18 @@ TEST(ProtocolWorldTest, PacketFidelityRecoversFromLossAndChecksBytes) {
   EXPECT_GT(p.stats.recovery_events, 0u);  // the RC engine resent what was lost
   EXPECT_EQ(p.stats.flows, 0u);
   EXPECT_GT(p.stats.packets, static_cast<uint64_t>(3 * 4 * 2 * 64));  // 4 KiB MTU
-  // Without loss the packet model agrees with modelled mode on throughput.
   const ProtocolRun clean = MustRun(c, ProtocolOptions{NetworkFidelity::kPacket, false, {}});
-  const SimResult m = RunScenario(c);
-  EXPECT_NEAR(clean.result.aggregate_bps / m.aggregate_bps, 1.0, 0.10) << "seed " << c.seed;
   EXPECT_GT(clean.result.makespan, core::Duration::Zero());
   EXPECT_LT(clean.result.makespan, p.result.makespan);  // loss costs time
+  // Without loss the packet model agrees with modelled mode on throughput, for objects
+  // large enough that the lockstep rounds of max-min sharing do not dominate (with 256 KiB
+  // GETs FIFO links finish some requests early and overlap their fixed latencies with other
+  // transfers: +13%; docs/protocol-mode.md, "Agreement", item 3).
+  const ScenarioConfig big = Load(kSmall, {"workloads.0.requests=2"});
+  const ProtocolRun packets = MustRun(big, ProtocolOptions{NetworkFidelity::kPacket, false, {}});
+  const SimResult m = RunScenario(big);
+  EXPECT_EQ(packets.stats.requests_ok, 3 * 4 * 2) << packets.stats.first_error;
+  EXPECT_NEAR(packets.result.aggregate_bps / m.aggregate_bps, 1.0, 0.10) << "seed " << big.seed;
 }
 
 TEST(ProtocolWorldTest, PhantomPayloadsMoveSizesOnly) {
