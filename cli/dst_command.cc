@@ -76,7 +76,7 @@ int RunDst(const DstCliOptions& o) {
   uint64_t runs = 0, failed = 0, ops = 0, requests = 0, acked = 0, unknown = 0, reads = 0,
            skew = 0, crashes = 0, partitions = 0, io_errors = 0, events = 0, rdma_ops = 0,
            rdma_ok = 0, rdma_reconnects = 0, fabric_faults = 0, flap_drops = 0, slow_periods = 0,
-           timeouts = 0;
+           timeouts = 0, client_crashes = 0;
   double max_drive_wait_ms = 0;
   const auto wall_start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
@@ -101,6 +101,7 @@ int RunDst(const DstCliOptions& o) {
     flap_drops += r.flap_drops;
     slow_periods += r.slow_drive_periods;
     timeouts += r.timeouts;
+    client_crashes += r.client_crashes;
     max_drive_wait_ms = std::max(max_drive_wait_ms, r.max_drive_wait_ms);
     if (single) {
       std::printf("seed %llu: %s; %s; %llu ops, %llu crashes, %llu events, %.3f virtual s, "
@@ -133,7 +134,8 @@ int RunDst(const DstCliOptions& o) {
   const double cpu = static_cast<double>(std::clock() - cpu_start) / CLOCKS_PER_SEC;
   std::printf("dst: seeds %llu..%llu%s%s: %llu runs, %llu failed; %llu ops (%llu requests, "
               "%llu acked writes, %llu unknown), %llu reads checked, %llu skewed refusals, "
-              "%llu crashes, %llu partitions, %llu injected I/O errors, %llu slow-drive periods "
+              "%llu crashes, %llu client crashes, %llu partitions, %llu injected I/O errors, "
+              "%llu slow-drive periods "
               "(longest drive queue wait %.1f ms, %llu client timeouts); RDMA %llu/%llu ok, "
               "%llu reconnects, %llu fabric faults, %llu flap drops; %llu events; %.2f s wall, "
               "%.1f seeds/s (%.2f s CPU, %.1f seeds per CPU second)\n",
@@ -143,7 +145,9 @@ int RunDst(const DstCliOptions& o) {
               static_cast<unsigned long long>(ops), static_cast<unsigned long long>(requests),
               static_cast<unsigned long long>(acked), static_cast<unsigned long long>(unknown),
               static_cast<unsigned long long>(reads), static_cast<unsigned long long>(skew),
-              static_cast<unsigned long long>(crashes), static_cast<unsigned long long>(partitions),
+              static_cast<unsigned long long>(crashes),
+              static_cast<unsigned long long>(client_crashes),
+              static_cast<unsigned long long>(partitions),
               static_cast<unsigned long long>(io_errors),
               static_cast<unsigned long long>(slow_periods), max_drive_wait_ms,
               static_cast<unsigned long long>(timeouts), static_cast<unsigned long long>(rdma_ok),

@@ -153,7 +153,12 @@ class FlapFabric final : public emu::Fabric {
 };
 
 uint32_t NodeIp(int i) { return (10u << 24) | (1u << 16) | static_cast<uint32_t>(i + 1); }
-uint32_t ClientIp(int i) { return (10u << 24) | (2u << 16) | static_cast<uint32_t>(i + 1); }
+// Client i's address in its incarnation `inc` (a restarted client process gets a new
+// NIC at a new address, so packets the servers still send to the dead one go nowhere).
+uint32_t ClientIp(int i, uint64_t inc) {
+  return (10u << 24) | (static_cast<uint32_t>(2 + inc % 200) << 16) |
+         static_cast<uint32_t>(i + 1);
+}
 
 class World;
 struct Node;
@@ -173,6 +178,9 @@ struct Client {
   std::unique_ptr<emu::Device> device;
   std::vector<std::unique_ptr<proto::S3Transport>> links;     // by node index
   std::vector<std::unique_ptr<proto::RdmaClient>> rdma;       // by node index
+  // Bumped when the client process crashes: callbacks of an older incarnation are dropped.
+  uint64_t incarnation = 0;
+  uint32_t ip = 0;
 };
 
 struct Node {
@@ -239,6 +247,13 @@ class World {
   }
   void SchedulePartition();
   void ScheduleSlowDrive();
+  void ScheduleClientCrash();
+  // The client process dies mid-request and a new one starts: its connections close, its
+  // NIC, QPs and registered buffers vanish, its outstanding operations are abandoned (their
+  // writes stay in flight in the model forever).
+  void CrashClient(Client& c);
+  // The client's RDMA side (NIC at c.ip, one RdmaClient per node).
+  void StartClientRdma(Client& c);
   void Complete(uint64_t rid, Reply reply, Delivery how);
   // The transport's reply to request `rid` reached the client: held until the node's drive
   // has done the I/O issued before the server replied, then lost if a partition cut the
@@ -276,6 +291,7 @@ class World {
     size_t back_guard = kGuard;
     proto::RdmaBuffer buffer;  // front guard + region
     std::string what;
+    int client = 0;
   };
   uint64_t NewSlot(Client& c, Node& n, size_t region, const std::string& bytes,
                    const std::string& what, size_t back_guard = kGuard);
@@ -329,6 +345,8 @@ class World {
   std::vector<std::unique_ptr<ProcessEnv>> dead_envs_;
   std::vector<std::unique_ptr<proto::ObjectStore>> dead_stores_;
   std::vector<std::unique_ptr<proto::S3Service>> dead_services_;
+  // Transports of crashed clients (see CrashClient), destroyed before the services.
+  std::vector<std::unique_ptr<proto::DirectTransport>> dead_transports_;
   // The RDMA fabric: InProcFabric (seeded loss/dup/reorder/corruption) under link flaps.
   std::unique_ptr<emu::InProcFabric> fabric_;
   std::unique_ptr<FlapFabric> flaps_;
@@ -342,6 +360,7 @@ class World {
   std::unique_ptr<core::VirtualRuntime> rt_;
 
   struct InFlight {
+    int client = 0;
     int node = 0;
     Done done;
     Late late;               // after a timeout
@@ -349,7 +368,11 @@ class World {
   };
   std::map<uint64_t, InFlight> inflight_;
   uint64_t next_rid_ = 1;
-  std::map<uint64_t, std::string> open_ops_;  // op id -> description (liveness report)
+  struct OpenOp {
+    int client = 0;
+    std::string what;  // for the liveness report
+  };
+  std::map<uint64_t, OpenOp> open_ops_;
   uint64_t next_op_ = 1;
   uint64_t issued_ = 0;
   uint64_t next_gen_ = 1;
@@ -362,6 +385,9 @@ class World {
   core::Rng drive_rng_{0};
   bool slow_drives_ = false;
   core::TimerHandle slow_timer_;
+  core::Rng client_crash_rng_{0};
+  bool client_crashes_ = false;
+  core::TimerHandle client_crash_timer_;
   std::map<std::pair<int, int>, Time> partitions_;  // (client, node) -> cut off until
   std::vector<std::shared_ptr<std::function<void(int)>>> chains_;  // multipart step chains
   bool verify_done_ = false;
@@ -393,6 +419,7 @@ World::World(uint64_t seed, const DstOptions& options)
   if (options_.plant == "torn-commit") plant_ = proto::FsStoreBug::kTornCommit;
   rdma_rng_ = core::Rng(seed).Fork("dst-rdma");
   drive_rng_ = core::Rng(seed).Fork("dst-drive");
+  client_crash_rng_ = core::Rng(seed).Fork("dst-client-crash");
 }
 
 World::~World() {
@@ -545,22 +572,98 @@ void World::Build() {
     if (!checker) {
       world += std::string(c.index ? "," : "") + std::to_string(static_cast<int>(c.rdma_share * 100)) + "%";
     }
-    auto dev = emu::Device::Open(*flaps_, {ClientIp(c.index), emu::kRoceUdpPort});
-    S3_CHECK_MSG(dev.ok(), "dst: client device: " + dev.status().ToString());
-    c.device = std::move(dev).value();
-    for (Node& n : nodes_) {
-      c.links.push_back(std::make_unique<NodeLink>(*this, c, n));
-      proto::RdmaClientOptions o;
-      o.connections = 1 + static_cast<int>(c.rdma_rng.Below(2));
-      o.seed = c.rdma_rng.NextU64();
-      o.plant_get_token_whole_buffer = options_.plant == "get-token-whole-buffer";
-      auto rc = proto::RdmaClient::Create(*c.device, {c.links.back().get()}, o);
-      S3_CHECK_MSG(rc.ok(), "dst: RDMA client: " + rc.status().ToString());
-      c.rdma.push_back(std::move(rc).value());
-    }
+    for (Node& n : nodes_) c.links.push_back(std::make_unique<NodeLink>(*this, c, n));
+    StartClientRdma(c);
   }
   world += "]";
+  // Client process crashes in half the seeds (never the checker).
+  client_crashes_ = client_crash_rng_.Bernoulli(0.5);
+  if (client_crashes_) world += " client-crashes";
   result_.world = world;
+}
+
+void World::StartClientRdma(Client& c) {
+  c.ip = ClientIp(c.index, c.incarnation);
+  auto dev = emu::Device::Open(*flaps_, {c.ip, emu::kRoceUdpPort});
+  S3_CHECK_MSG(dev.ok(), "dst: client device: " + dev.status().ToString());
+  c.device = std::move(dev).value();
+  for (size_t i = 0; i < nodes_.size(); ++i) {
+    proto::RdmaClientOptions o;
+    o.connections = 1 + static_cast<int>(c.rdma_rng.Below(2));
+    o.seed = c.rdma_rng.NextU64();
+    o.plant_get_token_whole_buffer = options_.plant == "get-token-whole-buffer";
+    auto rc = proto::RdmaClient::Create(*c.device, {c.links.at(i).get()}, o);
+    S3_CHECK_MSG(rc.ok(), "dst: RDMA client: " + rc.status().ToString());
+    c.rdma.push_back(std::move(rc).value());
+  }
+}
+
+void World::CrashClient(Client& c) {
+  ++result_.client_crashes;
+  ++c.incarnation;
+  // Its operations are abandoned: no callback of theirs runs again, and writes among them
+  // never end in the model (in flight forever: they may still land, now or never).
+  int abandoned = 0;
+  for (auto it = open_ops_.begin(); it != open_ops_.end();) {
+    if (it->second.client == c.index) {
+      ++abandoned;
+      ++result_.abandoned_ops;
+      it = open_ops_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  size_t cut = 0;
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    if (it->second.client == c.index) {
+      ++cut;
+      it = inflight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  // Its HTTP connections close: each node gets a new transport for the new process. The
+  // old one is parked, not destroyed: DirectTransport::Finish's completion touches the
+  // transport before checking it is alive, so destroying it while an RDMA transfer of the
+  // server is still running (which a client crash does, unlike a node crash) is a
+  // use-after-free (found by this; reported). Parked, it finishes what the server had (a
+  // paced body keeps arriving) and its replies find no request here and are dropped.
+  for (Node& n : nodes_) {
+    if (!n.up) continue;
+    auto& t = n.transports.at(static_cast<size_t>(c.index));
+    dead_transports_.push_back(std::move(t));
+    t = MakeTransport(n, c);
+  }
+  // Its NIC dies: buffers (memory regions) first, then the RDMA clients, then the device.
+  size_t buffers = 0;
+  for (auto it = slots_.begin(); it != slots_.end();) {
+    if (it->second.client == c.index) {
+      ++buffers;
+      it = slots_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  c.rdma.clear();
+  c.device.reset();
+  Trace("CLIENT CRASH client" + std::to_string(c.index) + ": " + std::to_string(abandoned) +
+        " operations abandoned, " + std::to_string(cut) + " requests cut, " +
+        std::to_string(buffers) + " RDMA buffers gone; restarts as incarnation " +
+        std::to_string(c.incarnation));
+  StartClientRdma(c);
+  // The new process picks up the abandoned operation slots.
+  for (int i = 0; i < abandoned; ++i) ScheduleNext(c);
+}
+
+void World::ScheduleClientCrash() {
+  if (!client_crashes_) return;
+  const auto delay =
+      Duration::Microseconds(static_cast<int64_t>(client_crash_rng_.Exponential(60000.0)));
+  client_crash_timer_ = rt_->After(delay, [this] {
+    if (quiet_) return;
+    CrashClient(clients_[client_crash_rng_.Below(clients_.size() - 1)]);
+    ScheduleClientCrash();
+  });
 }
 
 std::unique_ptr<proto::DirectTransport> World::MakeTransport(Node& n, const Client& c) {
@@ -607,6 +710,9 @@ core::Status World::StartNode(Node& n) {
   ro.chunk_bytes = 16 << 10;
   ro.zero_copy_wr_bytes = 16 << 10;
   ro.max_connections = 64;
+  // Connections of crashed clients (and ones whose connect reply was lost) must not live
+  // forever: idle ones are closed after 1 s, which the end-of-run check relies on.
+  ro.idle_timeout = Duration::Seconds(1);
   ro.psn_seed = core::Mix64(seed_ ^ (n.incarnation << 16) ^ (static_cast<uint64_t>(n.index) << 40));
   ro.plant_skip_token_range_check = options_.plant == "skip-token-range-check";
   auto rdma = proto::RdmaServer::Create(*n.device, ro);
@@ -739,6 +845,7 @@ void World::StartQuiet() {
   flap_timer_.Cancel();
   flaps_->Heal();
   slow_timer_.Cancel();
+  client_crash_timer_.Cancel();
   fabric_->SetFaults({});
   for (Node& n : nodes_) {
     if (n.fs) {
@@ -754,8 +861,9 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
   ++result_.requests;
   Client* client = &c;
   Node* node = &n;
-  Done checked = [this, client, node, what = std::move(what), done = std::move(done)](
-                     Reply r, Delivery how, bool) {
+  Done checked = [this, client, node, inc = c.incarnation, what = std::move(what),
+                  done = std::move(done)](Reply r, Delivery how, bool) {
+    if (client->incarnation != inc) return;  // the client process died meanwhile
     const bool usable = CheckAuth(*client, *node, r, how, what);
     Trace("client" + std::to_string(client->index) + " " + what + " -> " +
           (how == Delivery::kCut           ? "cut: "
@@ -775,7 +883,7 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
     return;
   }
   const uint64_t rid = next_rid_++;
-  inflight_[rid] = InFlight{n.index, std::move(checked), std::move(late), false};
+  inflight_[rid] = InFlight{c.index, n.index, std::move(checked), std::move(late), false};
   n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
                                                                            Reply r) {
     Arrive(rid, client, node, std::move(r));
@@ -909,7 +1017,8 @@ void World::StartOp(Client& c) {
   const uint64_t r = c.rng.Below(100);
   const char* kind = r < 30 ? "PUT" : r < 52 ? "GET" : r < 62 ? "RANGE" : r < 72 ? "DELETE"
                    : r < 82 ? "LIST" : "MULTIPART";
-  open_ops_[op] = std::string(kind) + " client" + std::to_string(c.index) + " node" +
+  open_ops_[op].client = c.index;
+  open_ops_[op].what = std::string(kind) + " client" + std::to_string(c.index) + " node" +
                   std::to_string(n.index) + "/" + key + " since " + Secs(rt_->Now());
   auto finish = [this, &c, op] { FinishOp(c, op); };
   if (r < 30) DoPut(c, n, key, finish);
@@ -923,7 +1032,7 @@ void World::StartOp(Client& c) {
 }
 
 void World::FinishOp(Client& c, uint64_t op) {
-  open_ops_.erase(op);
+  if (open_ops_.erase(op) == 0) return;  // abandoned by a client crash
   ++result_.ops;
   ScheduleNext(c);
 }
@@ -1065,7 +1174,7 @@ void World::LinkSend(Client& c, Node& n, proto::ClientRequest req,
   const uint64_t rid = next_rid_++;
   // No client timeout on the RDMA path: the request's buffer must stay registered while
   // the server may still RDMA into it (RdmaClient has no cancel), so it waits.
-  inflight_[rid] = InFlight{n.index,
+  inflight_[rid] = InFlight{c.index, n.index,
                             [done = std::move(done)](Reply r, Delivery, bool) {
                               done(std::move(r));
                             },
@@ -1085,6 +1194,7 @@ uint64_t World::NewSlot(Client& c, Node& n, size_t region, const std::string& by
   s.region = region;
   s.back_guard = back_guard;
   s.what = what;
+  s.client = c.index;
   const size_t total = kGuard + region + back_guard;
   s.mem = std::make_unique<char[]>(total);
   std::fill_n(s.mem.get(), total, kGuardByte);
@@ -1253,7 +1363,7 @@ void World::ScheduleFlap() {
     const int c = static_cast<int>(rdma_rng_.Below(clients_.size() - 1));
     const int n = static_cast<int>(rdma_rng_.Below(nodes_.size()));
     const auto span = Duration::Microseconds(static_cast<int64_t>(100 + rdma_rng_.Below(20000)));
-    flaps_->Cut(ClientIp(c), NodeIp(n), rt_->Now() + span);
+    flaps_->Cut(clients_[static_cast<size_t>(c)].ip, NodeIp(n), rt_->Now() + span);
     Trace("FLAP client" + std::to_string(c) + " <-> node" + std::to_string(n) + " link down for " +
           std::to_string(span.us()) + " us");
     ScheduleFlap();
@@ -1440,6 +1550,7 @@ DstResult World::Run() {
   SchedulePartition();
   ScheduleFlap();
   ScheduleSlowDrive();
+  ScheduleClientCrash();
   for (size_t i = 0; i + 1 < clients_.size(); ++i) {
     for (int k = 0; k < clients_[i].concurrency; ++k) ScheduleNext(clients_[i]);
   }
@@ -1450,7 +1561,7 @@ DstResult World::Run() {
     rt_->RunUntil(quiet_start_ + kQuietPhase);
     if (!open_ops_.empty()) {
       Fail("liveness", std::to_string(open_ops_.size()) + " operations still outstanding " +
-                           "10 s into the quiet phase, e.g. " + open_ops_.begin()->second);
+                           "10 s into the quiet phase, e.g. " + open_ops_.begin()->second.what);
     }
     for (Node& n : nodes_) {
       if (!n.up) Fail("liveness", "node" + std::to_string(n.index) + " is still down");
@@ -1465,6 +1576,16 @@ DstResult World::Run() {
       Verify(0, 0);
       rt_->RunUntil(verify_start + kVerifyPhase);
       if (!verify_done_) Fail("liveness", "the final reads did not finish within 10 s");
+      // RDMA cleanup: long after the last RDMA request, no server still holds a connection
+      // (dead clients' QPs included: their transfers failed, or they idled out).
+      for (Node& n : nodes_) {
+        if (n.rdma && n.rdma->connection_count() > 0) {
+          Fail("rdma-cleanup", "node" + std::to_string(n.index) + " still holds " +
+                                   std::to_string(n.rdma->connection_count()) +
+                                   " RDMA connections at the end, >= 10 s after the last " +
+                                   "RDMA request (idle timeout 1 s)");
+        }
+      }
     }
   }
   for (Node& n : nodes_) {
@@ -1476,6 +1597,9 @@ DstResult World::Run() {
   }
   for (const Client& c : clients_) {
     for (const auto& rc : c.rdma) result_.rdma_reconnects += rc->stats().reconnects;
+  }
+  for (Node& n : nodes_) {
+    if (n.rdma) result_.rdma_dead_connections += n.rdma->stats().connections_failed;
   }
   const emu::InProcStats& fs = fabric_->stats();
   result_.fabric_faults = fs.dropped + fs.duplicated + fs.reordered + fs.corrupted;

@@ -59,6 +59,10 @@ struct DstResult {
   uint64_t slow_drive_periods = 0;  // a node's drive slowed down for a while
   uint64_t timeouts = 0;            // HTTP requests the client gave up on (then retried)
   double max_drive_wait_ms = 0;     // longest an I/O call waited in a drive's queue
+  uint64_t client_crashes = 0;      // client processes that died mid-request (and restarted)
+  uint64_t abandoned_ops = 0;       // operations a client crash cut (not in `ops`)
+  uint64_t rdma_dead_connections = 0;  // server connections destroyed after a failed transfer
+                                       // (current node incarnations only)
   uint64_t events = 0;
   uint64_t trace_hash = 0;  // VirtualRuntime::TraceHash() at the end
   uint64_t history_hash = 0;  // every reply the clients got (status, bytes, time), folded
