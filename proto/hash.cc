@@ -1,14 +1,44 @@
 #include "proto/hash.h"
 
 #include <array>
+#include <cstring>
+#include <memory>
 
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <zlib.h>
 
 #include "core/check.h"
 
 namespace s3rdma::proto {
+
+namespace {
+// OpenSSL 3 re-fetches the provider implementation behind a legacy handle (EVP_sha256()) on
+// every EVP_DigestInit_ex, and HMAC() fetches both the MAC and the digest by name on every
+// call (a lock and a property-query lookup each): SigV4 hashes several short strings per
+// request, where those fetches cost more than the hashing. Fetch each algorithm once; the
+// handles live for the process (read-only, thread-safe to share). If a provider lacks the
+// algorithm (MD5 under FIPS), fall back to the legacy handle, which fails as before.
+const EVP_MD* Sha256Md() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "SHA256", nullptr);
+    return fetched != nullptr ? fetched : EVP_sha256();
+  }();
+  return md;
+}
+const EVP_MD* Md5Md() {
+  static const EVP_MD* const md = [] {
+    const EVP_MD* fetched = EVP_MD_fetch(nullptr, "MD5", nullptr);
+    return fetched != nullptr ? fetched : EVP_md5();
+  }();
+  return md;
+}
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+}  // namespace
 
 struct Digest::Impl {
   EVP_MD_CTX* ctx = nullptr;
@@ -18,7 +48,7 @@ struct Digest::Impl {
 Digest::Digest(Kind kind) : impl_(std::make_unique<Impl>()) {
   impl_->ctx = EVP_MD_CTX_new();
   S3_CHECK(impl_->ctx != nullptr);
-  const EVP_MD* md = kind == Kind::kMd5 ? EVP_md5() : EVP_sha256();
+  const EVP_MD* md = kind == Kind::kMd5 ? Md5Md() : Sha256Md();
   S3_CHECK(EVP_DigestInit_ex(impl_->ctx, md, nullptr) == 1);
 }
 Digest::~Digest() = default;
@@ -43,18 +73,43 @@ std::string Md5(std::string_view data) {
 }
 
 std::string Sha256(std::string_view data) {
-  Digest d(Digest::Kind::kSha256);
-  d.Update(data);
-  return d.Final();
-}
-
-std::string HmacSha256(std::string_view key, std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  S3_CHECK(HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-                reinterpret_cast<const unsigned char*>(data.data()), data.size(), out,
-                &len) != nullptr);
+  S3_CHECK(EVP_Digest(data.data(), data.size(), out, &len, Sha256Md(), nullptr) == 1);
   return std::string(reinterpret_cast<char*>(out), len);
+}
+
+// RFC 2104 over SHA-256 with the pre-fetched digest (see Sha256Md): H((K^opad) || H((K^ipad)
+// || data)), K zero-padded to the 64-byte block (hashed first if longer). Checked against
+// RFC 4231 vectors in hash_test.
+std::string HmacSha256(std::string_view key, std::string_view data) {
+  constexpr size_t kBlock = 64;
+  unsigned char k[kBlock] = {};
+  unsigned int len = 0;
+  if (key.size() > kBlock) {
+    S3_CHECK(EVP_Digest(key.data(), key.size(), k, &len, Sha256Md(), nullptr) == 1);
+  } else if (!key.empty()) {
+    std::memcpy(k, key.data(), key.size());
+  }
+  unsigned char pad[kBlock];
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
+  MdCtx ctx(EVP_MD_CTX_new());
+  S3_CHECK(ctx != nullptr);
+  unsigned char inner[EVP_MAX_MD_SIZE];
+  S3_CHECK(EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1);
+  S3_CHECK(EVP_DigestFinal_ex(ctx.get(), inner, &len) == 1);
+  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+  unsigned char out[EVP_MAX_MD_SIZE];
+  unsigned int out_len = 0;
+  S3_CHECK(EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx.get(), inner, len) == 1);
+  S3_CHECK(EVP_DigestFinal_ex(ctx.get(), out, &out_len) == 1);
+  OPENSSL_cleanse(k, sizeof k);
+  OPENSSL_cleanse(pad, sizeof pad);
+  return std::string(reinterpret_cast<char*>(out), out_len);
 }
 
 std::string HexEncode(std::string_view raw) {

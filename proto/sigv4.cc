@@ -190,6 +190,55 @@ std::string SigningKey(std::string_view secret, std::string_view date, std::stri
   return HmacSha256(k_service, "aws4_request");
 }
 
+SigningKeyCache::SigningKeyCache(size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {
+  entries_.reserve(capacity_);
+}
+
+std::string SigningKeyCache::Get(std::string_view secret, std::string_view date,
+                                 std::string_view region, std::string_view service) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++clock_;
+  for (Entry& e : entries_) {
+    if (e.date == date && e.region == region && e.service == service && e.secret == secret) {
+      e.last_use = clock_;
+      ++hits_;
+      return e.key;
+    }
+  }
+  ++misses_;
+  Entry fresh{std::string(secret), std::string(date), std::string(region), std::string(service),
+              SigningKey(secret, date, region, service), clock_};
+  if (entries_.size() < capacity_) {
+    entries_.push_back(std::move(fresh));
+    return entries_.back().key;
+  }
+  auto lru = std::min_element(entries_.begin(), entries_.end(),
+                              [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
+  OPENSSL_cleanse(lru->secret.data(), lru->secret.size());
+  OPENSSL_cleanse(lru->key.data(), lru->key.size());
+  *lru = std::move(fresh);
+  return lru->key;
+}
+
+size_t SigningKeyCache::size() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return entries_.size();
+}
+uint64_t SigningKeyCache::hits() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return hits_;
+}
+uint64_t SigningKeyCache::misses() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return misses_;
+}
+
+SigningKeyCache& SigningKeyCache::Shared() {
+  // Never destroyed: signing may run in other static destructors' or threads' last moments.
+  static SigningKeyCache* const cache = new SigningKeyCache();
+  return *cache;
+}
+
 std::string ChunkSignature(std::string_view signing_key, std::string_view amz_date,
                            std::string_view scope, std::string_view previous_signature,
                            std::string_view chunk_data) {
@@ -257,8 +306,8 @@ core::Result<AuthResult> Check(const HttpRequest& req, const CredentialStore& cr
       in.scope.date + "/" + in.scope.region + "/" + in.scope.service + "/aws4_request";
   const std::string canonical = CanonicalRequest(req.method, CanonicalUri(req.RawPath()), *query,
                                                  *headers, in.signed_headers, in.payload_hash);
-  const std::string key = SigningKey(cred->secret_key, in.scope.date, in.scope.region,
-                                     in.scope.service);
+  const std::string key = SigningKeyCache::Shared().Get(cred->secret_key, in.scope.date,
+                                                        in.scope.region, in.scope.service);
   const std::string expected = HexEncode(HmacSha256(key, StringToSign(in.amz_date, scope,
                                                                       canonical)));
   if (!ConstantTimeEqual(expected, in.signature)) return S3Error(S3Err::kSignatureDoesNotMatch);
@@ -410,7 +459,7 @@ void SignRequest(HttpRequest& req, const Credential& cred, std::string_view regi
   const std::string canonical = CanonicalRequest(
       req.method, CanonicalUri(req.RawPath()), CanonicalQuery(req.RawQuery(), false).value_or(""),
       CanonicalHeaders(req.headers, names).value_or(""), signed_headers, payload_hash);
-  const std::string key = SigningKey(cred.secret_key, date, region, "s3");
+  const std::string key = SigningKeyCache::Shared().Get(cred.secret_key, date, region, "s3");
   const std::string sig = HexEncode(HmacSha256(key, StringToSign(amz_date, scope, canonical)));
   set("authorization", "AWS4-HMAC-SHA256 Credential=" + cred.access_key + "/" + scope +
                            ", SignedHeaders=" + signed_headers + ", Signature=" + sig);
@@ -454,7 +503,7 @@ std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::s
                        CanonicalQuery(query, false).value_or(""),
                        CanonicalHeaders(req.headers, {"host"}).value_or(""), "host",
                        kUnsignedPayload);
-  const std::string key = SigningKey(cred.secret_key, date, region, "s3");
+  const std::string key = SigningKeyCache::Shared().Get(cred.secret_key, date, region, "s3");
   add("X-Amz-Signature", HexEncode(HmacSha256(key, StringToSign(amz_date, scope, canonical))));
   return std::string(req.RawPath()) + "?" + query;
 }

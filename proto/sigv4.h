@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <map>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -60,6 +61,37 @@ std::string StringToSign(std::string_view amz_date, std::string_view scope,
 // Raw 32-byte key for "<date>/<region>/<service>/aws4_request".
 std::string SigningKey(std::string_view secret, std::string_view date, std::string_view region,
                        std::string_view service);
+
+// A bounded memo of SigningKey(). The key's four chained HMACs depend only on (secret, date,
+// region, service), which change once a day per credential, while every request needs the key
+// (client to sign, server to verify); S3 servers and SDKs cache it (the AWS SDK for Java's
+// AWS4Signer keeps a static LRU of signing keys). The full tuple is the cache key, so a new
+// date, secret, region or service is a miss and derives a fresh key: never a stale one.
+// At most `capacity` keys; the least recently used is replaced. Thread-safe.
+class SigningKeyCache {
+ public:
+  explicit SigningKeyCache(size_t capacity = 64);
+  std::string Get(std::string_view secret, std::string_view date, std::string_view region,
+                  std::string_view service);
+  size_t size() const;
+  uint64_t hits() const;
+  uint64_t misses() const;
+  // The cache SignRequest, VerifyRequest and PresignTarget use. It affects speed only: every
+  // request is still signed and verified in full; only the key derivation is memoized.
+  static SigningKeyCache& Shared();
+
+ private:
+  struct Entry {
+    std::string secret, date, region, service, key;
+    uint64_t last_use = 0;
+  };
+  const size_t capacity_;
+  mutable std::mutex mu_;
+  std::vector<Entry> entries_;  // guarded by mu_
+  uint64_t clock_ = 0;          // guarded by mu_
+  uint64_t hits_ = 0, misses_ = 0;
+};
+
 // Signature of one aws-chunked chunk (hex), chained from `previous_signature`.
 std::string ChunkSignature(std::string_view signing_key, std::string_view amz_date,
                            std::string_view scope, std::string_view previous_signature,

@@ -178,6 +178,80 @@ TEST(SigV4Test, CredentialsParse) {
   EXPECT_FALSE(CredentialStore::Parse("justakey\n").ok());
 }
 
+// The memo must never hand out a key derived for another date, secret, region or service:
+// each lookup is compared with a fresh derivation, across day changes, rotated secrets and
+// evictions of a tiny cache.
+TEST(SigningKeyCacheTest, NeverReturnsAStaleKey) {
+  SigningKeyCache cache(/*capacity=*/3);
+  const char* secrets[] = {"secret-a", "secret-b"};
+  const char* dates[] = {"20240101", "20240102", "20240103"};
+  const char* regions[] = {"us-east-1", "eu-west-1"};
+  for (int round = 0; round < 2; ++round) {
+    for (const char* secret : secrets) {
+      for (const char* date : dates) {
+        for (const char* region : regions) {
+          for (const char* service : {"s3", "sts"}) {
+            // Twice in a row: the second is a hit and must still be this tuple's key.
+            for (int again = 0; again < 2; ++again) {
+              EXPECT_EQ(cache.Get(secret, date, region, service),
+                        SigningKey(secret, date, region, service))
+                  << secret << " " << date << " " << region << " " << service;
+            }
+          }
+        }
+      }
+    }
+  }
+  EXPECT_LE(cache.size(), 3u);
+  EXPECT_GT(cache.hits(), 0u);
+  // Distinct tuples whose concatenations coincide are distinct keys.
+  EXPECT_EQ(cache.Get("ab", "20240101", "c", "s3"), SigningKey("ab", "20240101", "c", "s3"));
+  EXPECT_EQ(cache.Get("a", "20240101", "bc", "s3"), SigningKey("a", "20240101", "bc", "s3"));
+}
+
+TEST(SigningKeyCacheTest, LeastRecentlyUsedIsReplaced) {
+  SigningKeyCache cache(2);
+  cache.Get("s", "20240101", "r", "s3");  // miss
+  cache.Get("s", "20240102", "r", "s3");  // miss
+  cache.Get("s", "20240101", "r", "s3");  // hit: 0102 is now the least recently used
+  cache.Get("s", "20240103", "r", "s3");  // miss, replaces 0102
+  EXPECT_EQ(cache.misses(), 3u);
+  cache.Get("s", "20240101", "r", "s3");  // still cached
+  EXPECT_EQ(cache.misses(), 3u);
+  cache.Get("s", "20240102", "r", "s3");  // was evicted
+  EXPECT_EQ(cache.misses(), 4u);
+  EXPECT_EQ(cache.size(), 2u);
+}
+
+// Signing and verifying across a UTC midnight with the shared cache: the request of each day
+// carries that day's signature (as computed without any cache), and verifies.
+TEST(SigningKeyCacheTest, SignAndVerifyAcrossMidnight) {
+  const int64_t before = *ParseAmzDate("20240101T235959Z");
+  for (int64_t now : {before, before + 1, before, before + 86400 + 1}) {
+    auto req = Req("GET", "/bucket/key", {{"host", "localhost:9000"}});
+    SignRequest(req, kExampleCred, "us-east-1", kEmptySha256, now);
+    const std::string amz_date = FormatAmzDate(now);
+    const std::string date = amz_date.substr(0, 8);
+    const std::string scope = date + "/us-east-1/s3/aws4_request";
+    const std::string creq = CanonicalRequest(
+        "GET", "/bucket/key", "",
+        "host:localhost:9000\nx-amz-content-sha256:" + std::string(kEmptySha256) +
+            "\nx-amz-date:" + amz_date + "\n",
+        "host;x-amz-content-sha256;x-amz-date", kEmptySha256);
+    const std::string want = HexEncode(HmacSha256(
+        SigningKey(kExampleCred.secret_key, date, "us-east-1", "s3"),
+        StringToSign(amz_date, scope, creq)));
+    const std::string* auth = req.Header("authorization");
+    ASSERT_NE(auth, nullptr);
+    EXPECT_NE(auth->find("Signature=" + want), std::string::npos) << *auth;
+    auto r = VerifyRequest(req, Creds(), now, {});
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ(r->signing_key, SigningKey(kExampleCred.secret_key, date, "us-east-1", "s3"));
+    // The other day's clock is a day of skew: refused, never accepted via a cached key.
+    EXPECT_FALSE(VerifyRequest(req, Creds(), now + 86400, {}).ok());
+  }
+}
+
 // The chunked upload example: 66560 bytes of 'a' in chunks of 65536 and 1024.
 TEST(AwsChunkedTest, SignedExampleFromTheS3Reference) {
   auto req = Req("PUT", "/examplebucket/chunkObject.txt",
