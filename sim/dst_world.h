@@ -27,9 +27,9 @@
 #include "proto/rdma_token.h"
 #include "proto/s3_error.h"
 #include "proto/s3_service.h"
+#include "sim/dst.h"
 #include "sim/dst_model.h"
 #include "sim/sim_fs.h"
-#include "sim/dst.h"
 
 namespace s3rdma::sim::dst_internal {
 
