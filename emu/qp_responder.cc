@@ -238,7 +238,7 @@ void RcQp::OnRequest(RocePacket&& pkt) {
     res.npkts = std::max<uint32_t>(1, (pkt.reth.dma_length + mtu() - 1) / mtu());
     res.reth = pkt.reth;
     if (resources_.size() >= std::max<uint32_t>(attr_.max_dest_rd_atomic, 1)) {
-      resources_.pop_front();
+      resources_.erase(resources_.begin());
     }
     resources_.push_back(res);
     ++msn_;
@@ -272,7 +272,7 @@ void RcQp::OnRequest(RocePacket&& pkt) {
     res.first_psn = psn;
     res.original = orig;
     if (resources_.size() >= std::max<uint32_t>(attr_.max_dest_rd_atomic, 1)) {
-      resources_.pop_front();
+      resources_.erase(resources_.begin());
     }
     resources_.push_back(res);
     ++msn_;

@@ -14,7 +14,6 @@
 
 #include <array>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <vector>
 
@@ -223,7 +222,10 @@ class RcQp {
   uint32_t write_rkey_ = 0;
   uint64_t write_va_ = 0;
   uint32_t write_len_ = 0;
-  std::deque<Resource> resources_;
+  // Oldest first, at most max(max_dest_rd_atomic, 1) entries (a handful): a vector, which
+  // allocates nothing until the first READ/atomic, where a deque allocates ~600 bytes in
+  // every QP's constructor (simulations create tens of thousands of QPs that never see one).
+  std::vector<Resource> resources_;
   bool ack_scheduled_ = false;
   uint32_t ack_psn_ = 0;
 };

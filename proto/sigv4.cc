@@ -86,18 +86,45 @@ std::optional<std::string> CanonicalQuery(std::string_view raw_query, bool skip_
 }
 
 namespace {
-std::string CollapseSpaces(std::string_view v) {
+// Appends `v` trimmed, with each inner run of spaces and tabs collapsed to one space (the
+// canonical header value). Most values have no blank at all: appended in one piece.
+void AppendCollapsed(std::string& out, std::string_view v) {
   v = Trim(v);
-  std::string out;
+  if (v.find_first_of(" \t") == std::string_view::npos) {
+    out.append(v);
+    return;
+  }
   bool space = false;
   for (char c : v) {
     if (c == ' ' || c == '\t') {
       space = true;
       continue;
     }
-    if (space && !out.empty()) out += ' ';
+    if (space) out += ' ';  // never leading: Trim removed those
     space = false;
     out += c;
+  }
+}
+
+template <typename Names>
+std::optional<std::string> CanonicalHeadersOf(const HeaderList& headers, const Names& names) {
+  std::string out;
+  out.reserve(256);
+  for (const auto& name : names) {
+    bool found = false;
+    for (const auto& [k, v] : headers) {
+      if (k != name) continue;
+      if (!found) {
+        out.append(name);
+        out += ':';
+      } else {
+        out += ',';
+      }
+      AppendCollapsed(out, v);
+      found = true;
+    }
+    if (!found) return std::nullopt;
+    out += '\n';
   }
   return out;
 }
@@ -141,23 +168,7 @@ std::optional<Scope> ParseCredential(std::string_view c) {
 
 std::optional<std::string> CanonicalHeaders(const HeaderList& headers,
                                             const std::vector<std::string>& signed_names) {
-  std::string out;
-  for (const auto& name : signed_names) {
-    std::string joined;
-    bool found = false;
-    for (const auto& [k, v] : headers) {
-      if (k != name) continue;
-      if (found) joined += ',';
-      joined += CollapseSpaces(v);
-      found = true;
-    }
-    if (!found) return std::nullopt;
-    out += name;
-    out += ':';
-    out += joined;
-    out += '\n';
-  }
-  return out;
+  return CanonicalHeadersOf(headers, signed_names);
 }
 
 std::string CanonicalRequest(std::string_view method, std::string_view canonical_uri,
@@ -212,8 +223,9 @@ std::string SigningKeyCache::Get(std::string_view secret, std::string_view date,
     entries_.push_back(std::move(fresh));
     return entries_.back().key;
   }
-  auto lru = std::min_element(entries_.begin(), entries_.end(),
-                              [](const Entry& a, const Entry& b) { return a.last_use < b.last_use; });
+  auto lru = std::min_element(entries_.begin(), entries_.end(), [](const Entry& a, const Entry& b) {
+    return a.last_use < b.last_use;
+  });
   OPENSSL_cleanse(lru->secret.data(), lru->secret.size());
   OPENSSL_cleanse(lru->key.data(), lru->key.size());
   *lru = std::move(fresh);
@@ -433,19 +445,21 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
 
 void SignRequest(HttpRequest& req, const Credential& cred, std::string_view region,
                  std::string_view payload_hash, int64_t now_unix) {
-  auto set = [&](const std::string& name, std::string value) {
+  auto set = [&](std::string_view name, std::string value) {
     for (auto& [k, v] : req.headers) {
       if (k == name) {
         v = std::move(value);
         return;
       }
     }
-    req.headers.emplace_back(name, std::move(value));
+    req.headers.emplace_back(std::string(name), std::move(value));
   };
   const std::string amz_date = FormatAmzDate(now_unix);
   set("x-amz-date", amz_date);
   set("x-amz-content-sha256", std::string(payload_hash));
-  std::vector<std::string> names;
+  // Views into req.headers: valid until "authorization" is set below.
+  std::vector<std::string_view> names;
+  names.reserve(req.headers.size());
   for (const auto& [k, v] : req.headers) {
     if (k != "authorization" && std::find(names.begin(), names.end(), k) == names.end()) {
       names.push_back(k);
@@ -453,16 +467,25 @@ void SignRequest(HttpRequest& req, const Credential& cred, std::string_view regi
   }
   std::sort(names.begin(), names.end());
   std::string signed_headers;
-  for (const auto& n : names) signed_headers += (signed_headers.empty() ? "" : ";") + n;
+  for (const auto& n : names) {
+    if (!signed_headers.empty()) signed_headers += ';';
+    signed_headers.append(n);
+  }
   const std::string date = amz_date.substr(0, 8);
-  const std::string scope = date + "/" + std::string(region) + "/s3/aws4_request";
+  std::string scope = date;
+  scope.append("/").append(region).append("/s3/aws4_request");
   const std::string canonical = CanonicalRequest(
       req.method, CanonicalUri(req.RawPath()), CanonicalQuery(req.RawQuery(), false).value_or(""),
-      CanonicalHeaders(req.headers, names).value_or(""), signed_headers, payload_hash);
+      CanonicalHeadersOf(req.headers, names).value_or(""), signed_headers, payload_hash);
   const std::string key = SigningKeyCache::Shared().Get(cred.secret_key, date, region, "s3");
   const std::string sig = HexEncode(HmacSha256(key, StringToSign(amz_date, scope, canonical)));
-  set("authorization", "AWS4-HMAC-SHA256 Credential=" + cred.access_key + "/" + scope +
-                           ", SignedHeaders=" + signed_headers + ", Signature=" + sig);
+  std::string authorization;
+  authorization.reserve(64 + cred.access_key.size() + scope.size() + signed_headers.size() +
+                        sig.size());
+  authorization.append("AWS4-HMAC-SHA256 Credential=").append(cred.access_key).append("/");
+  authorization.append(scope).append(", SignedHeaders=").append(signed_headers);
+  authorization.append(", Signature=").append(sig);
+  set("authorization", std::move(authorization));
 }
 
 std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::string_view region,
