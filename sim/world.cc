@@ -89,11 +89,24 @@ class World {
   std::deque<Stream> streams_;
   std::vector<WorkloadState> wl_;
   std::vector<int64_t> node_bytes_;
-  // RDMA QPs by client << 32 | server, created at the pair's first request. Looked up, never
-  // iterated (so the hash order cannot leak into results); the vectors are never resized, so
-  // a Qp* stays valid for the run.
-  std::unordered_map<uint64_t, std::vector<Qp>> qps_;
-  int qps_per_server_ = 1;
+  // The RDMA QPs of one client data endpoint (a device: host memory, or one GPU) to one
+  // server, created at the first request between them. Looked up, never iterated (so the
+  // hash order cannot leak into results); the vectors are never resized, so a Qp* stays
+  // valid for the run.
+  struct QpKey {
+    int client, server, port;  // port: 0 host memory, 1 + g GPU g
+    bool operator==(const QpKey&) const = default;
+  };
+  struct QpKeyHash {
+    size_t operator()(const QpKey& k) const {
+      uint64_t h = static_cast<uint32_t>(k.client);
+      h = h * 0x9E3779B97F4A7C15ull + static_cast<uint32_t>(k.server);
+      h = h * 0x9E3779B97F4A7C15ull + static_cast<uint32_t>(k.port);
+      return static_cast<size_t>(h ^ (h >> 29));
+    }
+  };
+  std::unordered_map<QpKey, std::vector<Qp>, QpKeyHash> qps_;
+  std::vector<int> qps_per_port_;  // RdmaQpsPerServer by port
   int64_t rdma_connects_ = 0;
   int64_t active_streams_ = 0;
   int64_t total_requests_expected_ = 0;
@@ -121,7 +134,10 @@ void World::Build() {
   }
   cluster_.Seal();
   node_bytes_.assign(static_cast<size_t>(cluster_.node_count()), 0);
-  qps_per_server_ = RdmaQpsPerServer(c_);
+  qps_per_port_.push_back(RdmaQpsPerServer(c_, {0, Buffer::kHost, 0}));
+  for (int g = 0; g < c_.clients.node.gpus.count; ++g) {
+    qps_per_port_.push_back(RdmaQpsPerServer(c_, {0, Buffer::kGpu, g}));
+  }
 }
 
 int World::PickServer(WorkloadState& w, core::Rng& rng) {
@@ -167,8 +183,9 @@ void World::Request(bool get, int client, int server, Buffer client_buf, int gpu
   }
   // RDMA: the least loaded QP (in flight + waiting), ties to the lowest index, so QPs open
   // one by one as the client's concurrency to this server grows (proto/rdma_client.cc).
-  std::vector<Qp>& qps = qps_[static_cast<uint64_t>(client) << 32 | static_cast<uint32_t>(server)];
-  if (qps.empty()) qps.resize(static_cast<size_t>(qps_per_server_));
+  const int port = client_buf == Buffer::kGpu ? 1 + gpu : 0;
+  std::vector<Qp>& qps = qps_[QpKey{client, server, port}];
+  if (qps.empty()) qps.resize(static_cast<size_t>(qps_per_port_[static_cast<size_t>(port)]));
   size_t best = 0;
   for (size_t i = 1; i < qps.size(); ++i) {
     if (qps[i].load < qps[best].load) best = i;

@@ -7,8 +7,9 @@
 //         -> [RDMA: one-way latency, the WRITE's ACK] -> one-way latency (reply)
 //   PUT:  client CPU -> latency -> server CPU -> [RDMA: latency, the READ request]
 //         -> data flow client -> server drives -> drive write latency -> latency (reply)
-//   RDMA connections: a request runs on one of the client's queue pairs to that server
-//         (RdmaQpsPerServer, least loaded first, as proto::RdmaClient picks); a QP's first
+//   RDMA connections: a request runs on one of the queue pairs its client data endpoint
+//         (host memory or one GPU: one device each) holds to that server (RdmaQpsPerServer,
+//         least loaded first, as proto::RdmaClient picks); a QP's first
 //         request waits for its set-up, a POST /?rdmaConnect: client CPU -> latency ->
 //         server CPU -> latency.
 //   index_build: segments are dealt round-robin to the client GPUs (or CPUs); each

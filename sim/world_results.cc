@@ -146,11 +146,19 @@ SimResult CollectResult(const RunRecord& run) {
   return r;
 }
 
-int64_t StreamsPerClient(const ScenarioConfig& c) {
+int64_t StreamsOnEndpoint(const ScenarioConfig& c, const models::Endpoint& ep) {
   int64_t n = 0;
   for (const WorkloadConfig& w : c.workloads) {
     const bool pipeline = w.type == WorkloadConfig::Type::kIndexBuild || w.type == WorkloadConfig::Type::kPipeline;
-    n += pipeline && w.build_on_gpu ? c.clients.node.gpus.count * w.streams : w.streams;
+    bool here = false;
+    if (!pipeline) {
+      here = ep.buffer == w.buffer && (ep.buffer != models::Buffer::kGpu || ep.gpu == 0);
+    } else if (w.build_on_gpu) {
+      here = ep.buffer == models::Buffer::kGpu && ep.gpu >= 0 && ep.gpu < c.clients.node.gpus.count;
+    } else {
+      here = ep.buffer == models::Buffer::kHost;
+    }
+    if (here) n += w.streams;
   }
   return n;
 }
@@ -161,8 +169,8 @@ int RdmaQps(int64_t streams, uint32_t max_requests_per_connection) {
   return static_cast<int>(std::clamp<int64_t>((streams + per_qp - 1) / per_qp, 1, 64));
 }
 
-int RdmaQpsPerServer(const ScenarioConfig& c) {
-  return RdmaQps(StreamsPerClient(c), proto::RdmaServerOptions{}.max_requests_per_connection);
+int RdmaQpsPerServer(const ScenarioConfig& c, const models::Endpoint& ep) {
+  return RdmaQps(StreamsOnEndpoint(c, ep), proto::RdmaServerOptions{}.max_requests_per_connection);
 }
 
 }  // namespace s3rdma::sim

@@ -55,18 +55,21 @@ struct RunRecord {
 
 SimResult CollectResult(const RunRecord& run);
 
-// Streams one client node runs at once over all its workloads: a get/put workload's
-// `streams`; an index build's or pipeline's `streams` per GPU when it builds on GPUs.
-int64_t StreamsPerClient(const ScenarioConfig& c);
+// Streams of one client node that move data through `ep`'s memory (ep.node is ignored): a
+// get/put workload's `streams` on its buffer (GPU buffers are GPU 0); an index build's or
+// pipeline's `streams` on every GPU when it builds on GPUs, else on host memory. Each such
+// data endpoint is one RDMA device in protocol mode (one NIC per GPU, as GPUDirect servers
+// are built), with its own queue pairs.
+int64_t StreamsOnEndpoint(const ScenarioConfig& c, const models::Endpoint& ep);
 
-// The RC queue pairs a client node opens, at most, to each storage node it talks to
+// The RC queue pairs one client device opens, at most, to each storage node it talks to
 // (proto::RdmaClientOptions::connections), in both worlds: enough that the server runs every
 // stream's request at once. proto::RdmaServer runs at most `max_requests_per_connection`
 // transfers per QP and queues the rest, so ceil(streams / max_requests_per_connection),
-// within the client's 1..64. The QPs open lazily, one by one as load grows (docs/models.md 3).
+// within the client's 1..64. The QPs open lazily, one by one as load grows (docs/models.md 2).
 int RdmaQps(int64_t streams, uint32_t max_requests_per_connection);
-// RdmaQps(StreamsPerClient(c), proto::RdmaServerOptions' default per-connection limit).
-int RdmaQpsPerServer(const ScenarioConfig& c);
+// RdmaQps(StreamsOnEndpoint(c, ep), proto::RdmaServerOptions' default per-connection limit).
+int RdmaQpsPerServer(const ScenarioConfig& c, const models::Endpoint& ep);
 
 }  // namespace s3rdma::sim
 
