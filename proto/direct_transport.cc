@@ -135,10 +135,14 @@ void DirectTransport::Finish(std::shared_ptr<Call> call) {
   S3Exchange* exchange = call->exchange.get();
   // `call` owns the exchange and the callback owns `call`: the cycle is broken when the
   // callback runs (it takes the exchange out of `call`).
-  exchange->FinishAsync([this, alive, call](S3Response s) mutable {
+  // The completion may come after the transport is gone (an RDMA transfer the service runs
+  // outlives a client that went away): it must touch nothing of `this` until `alive` says so.
+  // The runtime outlives the transport (header contract).
+  core::Runtime& runtime = runtime_;
+  exchange->FinishAsync([this, &runtime, alive, call](S3Response s) mutable {
     // The exchange may be inside this very callback: destroy it from a later task.
     std::shared_ptr<S3Exchange> finished(std::move(call->exchange));
-    runtime_.Post([finished]() mutable { finished.reset(); });
+    runtime.Post([finished]() mutable { finished.reset(); });
     if (alive.expired()) return;
     auto response = std::make_shared<S3Response>(std::move(s));
     const bool object_body = response->send_body && response->reader && call->request.method != "HEAD" &&

@@ -2,12 +2,14 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <deque>
 #include <map>
 #include <memory>
+#include <functional>
 #include <optional>
-#include <tuple>
+#include <string>
 #include <utility>
 #include <vector>
 

@@ -8,9 +8,13 @@
 #include <gtest/gtest.h>
 
 #include "core/virtual_runtime.h"
+#include "emu/inproc_fabric.h"
+#include "emu/verbs.h"
 #include "proto/client_common.h"
 #include "proto/hash.h"
 #include "proto/memory_store.h"
+#include "proto/rdma_client.h"
+#include "proto/rdma_server.h"
 #include "proto/s3_error.h"
 #include "proto/s3_service.h"
 
@@ -303,6 +307,52 @@ TEST_F(DirectTransportTest, PhantomBodiesRunTheRealServiceWithoutBytes) {
   auto listed = Call(t, std::move(list));
   ASSERT_TRUE(listed.ok());
   EXPECT_EQ(XmlTag(listed->body, "Key"), "ghost");
+}
+
+TEST_F(DirectTransportTest, DestroyedWhileTheServiceRunsAnRdmaTransfer) {
+  // An RDMA GET's reply comes when the server's WRITE completes, from the RDMA server, not
+  // from the transport: a client that goes away in between (its transport destroyed) must not
+  // be touched by that late completion (ASan: heap-use-after-free before the fix).
+  emu::InProcConfig fc;
+  fc.latency = core::Duration::Microseconds(2);
+  fc.link_rate = core::DataRate::Gbps(10);
+  emu::InProcFabric fabric(runtime_, fc);
+  auto server_dev = emu::Device::Open(fabric, {emu::Ipv4(10, 0, 0, 1), 4791});
+  auto client_dev = emu::Device::Open(fabric, {emu::Ipv4(10, 0, 0, 2), 4791});
+  ASSERT_TRUE(server_dev.ok() && client_dev.ok());
+  RdmaServerOptions so;
+  so.staging_bytes = 8 << 20;
+  auto rdma = RdmaServer::Create(**server_dev, so);
+  ASSERT_TRUE(rdma.ok()) << rdma.status().ToString();
+  service_.SetRdmaServer(rdma->get());
+  const std::string data(4 << 20, 'r');  // 4 MiB: ~3.4 ms on the 10 Gbps link
+  {
+    DirectTransport setup(service_, runtime_, Options());
+    ASSERT_TRUE(Call(setup, Req("PUT", "bkt")).ok());
+    ASSERT_TRUE(Call(setup, Req("PUT", "bkt", "big", data)).ok());
+  }
+  auto transport = std::make_unique<DirectTransport>(service_, runtime_, Options());
+  auto client = RdmaClient::Create(**client_dev, {transport.get()}, {});
+  ASSERT_TRUE(client.ok()) << client.status().ToString();
+  std::vector<char> memory(data.size());
+  auto buffer = (*client)->RegisterBuffer(memory.data(), memory.size());
+  ASSERT_TRUE(buffer.ok());
+  bool called = false;
+  (*client)->Get("bkt", "big", std::nullopt, *buffer, 0, [&](core::Result<RdmaResult>) { called = true; });
+  // Connected and the WRITE under way, not finished.
+  runtime_.RunUntil(runtime_.Now() + core::Duration::Milliseconds(1));
+  ASSERT_FALSE(called);
+  ASSERT_EQ((*rdma)->stats().writes, 0u);
+  // The HTTP side goes away; the client's QP stays, so the WRITE completes (and the
+  // service's completion runs) after the transport is gone. The client sends nothing more.
+  transport.reset();
+  runtime_.RunUntil(runtime_.Now() + core::Duration::Milliseconds(20));
+  EXPECT_EQ((*rdma)->stats().writes, 1u);  // the late completion did run
+  EXPECT_FALSE(called);                    // and reached no one
+  EXPECT_EQ(std::string_view(memory.data(), 16), std::string_view(data).substr(0, 16));
+  *buffer = RdmaBuffer();
+  client->reset();
+  service_.SetRdmaServer(nullptr);
 }
 
 }  // namespace
