@@ -38,6 +38,21 @@ struct MdCtxFree {
   void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
 };
 using MdCtx = std::unique_ptr<EVP_MD_CTX, MdCtxFree>;
+
+// One digest context per thread, re-initialised by every use (EVP_DigestInit_ex): the
+// one-shot hashes below would otherwise allocate and free a context per call. Only the
+// functions in this file use it, never across a call out, so uses cannot nest.
+EVP_MD_CTX* ScratchCtx() {
+  thread_local const MdCtx ctx(EVP_MD_CTX_new());
+  S3_CHECK(ctx != nullptr);
+  return ctx.get();
+}
+
+void OneShot(EVP_MD_CTX* ctx, std::string_view data, unsigned char* out, unsigned int* len) {
+  S3_CHECK(EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx, data.data(), data.size()) == 1);
+  S3_CHECK(EVP_DigestFinal_ex(ctx, out, len) == 1);
+}
 }  // namespace
 
 struct Digest::Impl {
@@ -75,7 +90,7 @@ std::string Md5(std::string_view data) {
 std::string Sha256(std::string_view data) {
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
-  S3_CHECK(EVP_Digest(data.data(), data.size(), out, &len, Sha256Md(), nullptr) == 1);
+  OneShot(ScratchCtx(), data, out, &len);
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
@@ -86,27 +101,26 @@ std::string HmacSha256(std::string_view key, std::string_view data) {
   constexpr size_t kBlock = 64;
   unsigned char k[kBlock] = {};
   unsigned int len = 0;
+  EVP_MD_CTX* ctx = ScratchCtx();
   if (key.size() > kBlock) {
-    S3_CHECK(EVP_Digest(key.data(), key.size(), k, &len, Sha256Md(), nullptr) == 1);
+    OneShot(ctx, key, k, &len);
   } else if (!key.empty()) {
     std::memcpy(k, key.data(), key.size());
   }
   unsigned char pad[kBlock];
   for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
-  MdCtx ctx(EVP_MD_CTX_new());
-  S3_CHECK(ctx != nullptr);
   unsigned char inner[EVP_MAX_MD_SIZE];
-  S3_CHECK(EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx.get(), data.data(), data.size()) == 1);
-  S3_CHECK(EVP_DigestFinal_ex(ctx.get(), inner, &len) == 1);
+  S3_CHECK(EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx, pad, kBlock) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx, data.data(), data.size()) == 1);
+  S3_CHECK(EVP_DigestFinal_ex(ctx, inner, &len) == 1);
   for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
   unsigned char out[EVP_MAX_MD_SIZE];
   unsigned int out_len = 0;
-  S3_CHECK(EVP_DigestInit_ex(ctx.get(), Sha256Md(), nullptr) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx.get(), pad, kBlock) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx.get(), inner, len) == 1);
-  S3_CHECK(EVP_DigestFinal_ex(ctx.get(), out, &out_len) == 1);
+  S3_CHECK(EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx, pad, kBlock) == 1);
+  S3_CHECK(EVP_DigestUpdate(ctx, inner, len) == 1);
+  S3_CHECK(EVP_DigestFinal_ex(ctx, out, &out_len) == 1);
   OPENSSL_cleanse(k, sizeof k);
   OPENSSL_cleanse(pad, sizeof pad);
   return std::string(reinterpret_cast<char*>(out), out_len);

@@ -112,6 +112,20 @@ std::optional<int64_t> FromFields(int year, int mon, int day, int h, int m, int 
   return static_cast<int64_t>(timegm(&tm));
 }
 
+// Fixed-width decimal without snprintf (which dominated formatting the dates every signed
+// request and response carries). REQUIRES: 0 <= v < 10^width.
+char* PutDigits(char* p, int v, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  }
+  return p + width;
+}
+
+// True when every field has exactly its printf width, so PutDigits formats exactly what
+// "%04d" / "%02d" would; other years (negative, > 9999) keep the snprintf path.
+bool FixedWidth(const std::tm& tm) { return tm.tm_year >= -1900 && tm.tm_year <= 9999 - 1900; }
+
 bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
   if (pos + n > s.size()) return false;
   int v = 0;
@@ -126,6 +140,26 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 
 std::string FormatHttpDate(int64_t t) {
   const std::tm tm = ToTm(t);
+  if (FixedWidth(tm)) {
+    char out[29];  // "Wed, 21 Oct 2015 07:28:00 GMT"
+    char* p = out;
+    std::memcpy(p, kDays[tm.tm_wday], 3);
+    p[3] = ',';
+    p[4] = ' ';
+    p = PutDigits(p + 5, tm.tm_mday, 2);
+    *p++ = ' ';
+    std::memcpy(p, kMonths[tm.tm_mon], 3);
+    p[3] = ' ';
+    p = PutDigits(p + 4, tm.tm_year + 1900, 4);
+    *p++ = ' ';
+    p = PutDigits(p, tm.tm_hour, 2);
+    *p++ = ':';
+    p = PutDigits(p, tm.tm_min, 2);
+    *p++ = ':';
+    p = PutDigits(p, tm.tm_sec, 2);
+    std::memcpy(p, " GMT", 4);
+    return std::string(out, sizeof out);
+  }
   char buf[96];
   std::snprintf(buf, sizeof(buf), "%s, %02d %s %04d %02d:%02d:%02d GMT", kDays[tm.tm_wday],
                 tm.tm_mday, kMonths[tm.tm_mon], tm.tm_year + 1900, tm.tm_hour, tm.tm_min,
@@ -152,6 +186,18 @@ std::optional<int64_t> ParseHttpDate(std::string_view s) {
 
 std::string FormatAmzDate(int64_t t) {
   const std::tm tm = ToTm(t);
+  if (FixedWidth(tm)) {
+    char out[16];  // "20130524T000000Z"
+    char* p = PutDigits(out, tm.tm_year + 1900, 4);
+    p = PutDigits(p, tm.tm_mon + 1, 2);
+    p = PutDigits(p, tm.tm_mday, 2);
+    *p++ = 'T';
+    p = PutDigits(p, tm.tm_hour, 2);
+    p = PutDigits(p, tm.tm_min, 2);
+    p = PutDigits(p, tm.tm_sec, 2);
+    *p = 'Z';
+    return std::string(out, sizeof out);
+  }
   char buf[96];
   std::snprintf(buf, sizeof(buf), "%04d%02d%02dT%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);

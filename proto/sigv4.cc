@@ -90,7 +90,7 @@ namespace {
 // canonical header value). Most values have no blank at all: appended in one piece.
 void AppendCollapsed(std::string& out, std::string_view v) {
   v = Trim(v);
-  if (v.find_first_of(" \t") == std::string_view::npos) {
+  if (std::none_of(v.begin(), v.end(), [](char c) { return c == ' ' || c == '\t'; })) {
     out.append(v);
     return;
   }
@@ -129,14 +129,21 @@ std::optional<std::string> CanonicalHeadersOf(const HeaderList& headers, const N
   return out;
 }
 
-std::vector<std::string> Split(std::string_view s, char sep) {
-  std::vector<std::string> out;
+// Views into `s`, which must outlive them.
+std::vector<std::string_view> SplitViews(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
   while (true) {
     const size_t p = s.find(sep);
-    out.emplace_back(s.substr(0, p));
+    out.push_back(s.substr(0, p));
     if (p == std::string_view::npos) break;
     s = s.substr(p + 1);
   }
+  return out;
+}
+
+std::vector<std::string> Split(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  for (std::string_view part : SplitViews(s, sep)) out.emplace_back(part);
   return out;
 }
 
@@ -157,12 +164,13 @@ struct Scope {
 };
 
 std::optional<Scope> ParseCredential(std::string_view c) {
-  auto parts = Split(c, '/');
+  const auto parts = SplitViews(c, '/');
   if (parts.size() != 5 || parts[4] != "aws4_request" || parts[0].empty() ||
       parts[1].size() != 8 || parts[2].empty() || parts[3].empty()) {
     return std::nullopt;
   }
-  return Scope{parts[0], parts[1], parts[2], parts[3]};
+  return Scope{std::string(parts[0]), std::string(parts[1]), std::string(parts[2]),
+               std::string(parts[3])};
 }
 }  // namespace
 
@@ -365,7 +373,7 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
     a.remove_prefix(kAlg.size());
     std::string credential;
     bool have_sig = false, have_signed = false;
-    for (const auto& part : Split(a, ',')) {
+    for (std::string_view part : SplitViews(a, ',')) {
       std::string_view p = Trim(part);
       const size_t eq = p.find('=');
       if (eq == std::string_view::npos) continue;
