@@ -45,6 +45,9 @@ core::Status RdmaClientOptions::Validate() const {
     return core::Status::InvalidArgument("max_connect_attempts must be >= 1");
   }
   if (min_rnr_timer > 31) return core::Status::InvalidArgument("min_rnr_timer must be 0..31");
+  if (request_timeout < core::Duration::Zero()) {
+    return core::Status::InvalidArgument("request_timeout must be >= 0");
+  }
   if (max_dest_rd_atomic < 1 || max_dest_rd_atomic > emu::kMaxRdAtomic) {
     return core::Status::InvalidArgument("max_dest_rd_atomic must be 1..16");
   }
@@ -62,6 +65,10 @@ struct RdmaClient::Op {
   uint64_t mr_length = 0;
   int attempts = 0;  // RDMA attempts made
   Callback done;
+  bool finished = false;  // the callback ran (or was consumed): late events are ignored
+  core::TimerHandle timer;  // request_timeout
+  int conn = -1;            // connection of the current attempt (-1: none yet)
+  uint64_t conn_generation = 0;
 };
 
 struct RdmaClient::Conn {
@@ -135,6 +142,9 @@ void RdmaClient::Later(std::function<void()> task) {
 }
 
 void RdmaClient::Finish(const std::shared_ptr<Op>& op, core::Result<RdmaResult> result) {
+  if (op->finished) return;
+  op->finished = true;
+  op->timer.Cancel();
   if (!result.ok()) ++stats_.failures;
   Callback done = std::move(op->done);
   if (done) done(std::move(result));
@@ -146,6 +156,36 @@ void RdmaClient::Get(const std::string& bucket, const std::string& key,
   // The rest of the buffer (an offset at or past its end is refused below).
   const uint64_t length = offset < buffer.size() ? buffer.size() - offset : 0;
   Get(bucket, key, range, buffer, offset, length, std::move(done), std::move(headers));
+}
+
+void RdmaClient::StartTimer(const std::shared_ptr<Op>& op) {
+  if (options_.request_timeout <= core::Duration::Zero()) return;
+  std::weak_ptr<char> alive = alive_;
+  std::weak_ptr<Op> weak = op;
+  op->timer = device_.runtime().After(options_.request_timeout, [this, alive, weak] {
+    if (alive.expired()) return;
+    if (auto o = weak.lock()) TimeOut(o);
+  });
+}
+
+void RdmaClient::TimeOut(const std::shared_ptr<Op>& op) {
+  if (op->finished) return;
+  ++stats_.timeouts;
+  // Fence the buffer first: the attempt's QP goes to the error state (incoming WRITEs and
+  // READ requests for it are dropped from now on) and is replaced.
+  if (op->conn >= 0) {
+    Conn& c = *conns_[op->conn];
+    if (c.qp && c.generation == op->conn_generation && c.state == Conn::State::kReady) {
+      emu::QpAttr a;
+      a.qp_state = emu::QpState::kErr;
+      S3_CHECK(c.qp->Modify(a, emu::kQpAttrState) == 0);
+      DropConnection(op->conn);
+    }
+  }
+  Finish(op, core::Status::DeadlineExceeded(
+                 "RDMA request timed out after " +
+                 std::to_string(options_.request_timeout.us() / 1000) +
+                 " ms; its connection was reset, the server may still have completed it"));
 }
 
 void RdmaClient::Get(const std::string& bucket, const std::string& key,
@@ -187,6 +227,7 @@ void RdmaClient::Get(const std::string& bucket, const std::string& key,
   op->rkey = buffer.rkey();
   op->mr_addr = reinterpret_cast<uint64_t>(buffer.data());
   op->mr_length = buffer.size();
+  StartTimer(op);
   Dispatch(std::move(op));
 }
 
@@ -219,6 +260,7 @@ void RdmaClient::PutImpl(const std::string& bucket, const std::string& key,
   op->rkey = buffer.rkey();
   op->mr_addr = reinterpret_cast<uint64_t>(buffer.data());
   op->mr_length = buffer.size();
+  StartTimer(op);
   Dispatch(std::move(op));
 }
 
@@ -422,7 +464,10 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
 }
 
 void RdmaClient::Issue(std::shared_ptr<Op> op, int index) {
+  if (op->finished) return;  // timed out while waiting for the connection
   Conn& c = *conns_[index];
+  op->conn = index;
+  op->conn_generation = c.generation;
   ++op->attempts;
   ++c.in_flight;
   RcDescriptor desc;
@@ -459,6 +504,7 @@ void RdmaClient::OnReply(std::shared_ptr<Op> op, int index, uint64_t generation,
                          core::Result<ClientResponse> reply) {
   Conn& c = *conns_[index];
   if (generation == c.generation) --c.in_flight;
+  if (op->finished) return;  // timed out: the caller has moved on
   if (!reply.ok()) {
     Finish(op, reply.status());
     return;
@@ -522,6 +568,8 @@ void RdmaClient::ViaHttp(std::shared_ptr<Op> op) {
   auto received = std::make_shared<uint64_t>(0);
   if (op->is_get) {
     r.body_sink = [op, received](std::string_view d) {
+      // Timed out: the caller may be using the buffer again.
+      if (op->finished) return core::Status::Cancelled("request timed out");
       if (d.size() > op->window - *received) {
         return core::Status::InvalidArgument(
             "RDMABufferTooSmall: the object does not fit in the buffer (HTTP fallback)");

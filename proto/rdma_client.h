@@ -15,6 +15,12 @@
 //   Requests are spread over connections and transports by load, any number outstanding.
 // - Recovery: a reply of RDMATransferFailed or RDMAConnectionNotFound means the QP is dead on
 //   the server: the client destroys it, reconnects and retries the request once.
+// - Timeout: with request_timeout > 0, a request not finished in time fails with
+//   DeadlineExceeded, and the connection it was on is moved to the error state and dropped
+//   first (as a real client must: only a QP in error guarantees the server can no longer
+//   RDMA into or out of the buffer), so the caller may reuse the buffer at once. The
+//   server may still complete the request (a PUT may be stored): its outcome is unknown.
+//   Other requests on that connection see RDMATransferFailed and are retried once.
 // - Fallback: with fallback_to_http, a 501 (server without RDMA, token declined) redoes the
 //   request over plain HTTP (GET into the same buffer, PUT from it). Off by default.
 //
@@ -71,6 +77,8 @@ struct RdmaClientOptions {
   uint8_t min_rnr_timer = 1;
   uint8_t max_dest_rd_atomic = emu::kMaxRdAtomic;
   uint64_t seed = 1;  // initial PSNs are drawn from it
+  // Per request, from the call to the callback (connect included); 0: no timeout.
+  core::Duration request_timeout = core::Duration::Zero();
   // Planted bug (docs/dst.md `get-token-whole-buffer`; no effect unless built with
   // S3RDMA_PLANT_BUGS): a Get with a length still hands the server the rest of the buffer,
   // as the length-less API did, so a server serving an object longer than the bytes asked
@@ -98,6 +106,7 @@ struct RdmaClientStats {
   uint64_t reconnects = 0;      // QPs dropped after RDMATransferFailed/ConnectionNotFound
   uint64_t retries = 0;         // requests retried on a new QP
   uint64_t failures = 0;        // callbacks with an error
+  uint64_t timeouts = 0;        // requests that hit request_timeout
 };
 
 struct ByteRange {
@@ -178,6 +187,9 @@ class RdmaClient {
   void DropConnection(int index);
   void ViaHttp(std::shared_ptr<Op> op);
   void Finish(const std::shared_ptr<Op>& op, core::Result<RdmaResult> result);
+  // Arms op's request_timeout (if any).
+  void StartTimer(const std::shared_ptr<Op>& op);
+  void TimeOut(const std::shared_ptr<Op>& op);
   int PickTransport();
   void SendOn(int transport, ClientRequest request, S3Transport::Callback done);
   void Later(std::function<void()> task);

@@ -192,6 +192,7 @@ void World::StartClientRdma(Client& c) {
     o.connections = 1 + static_cast<int>(c.rdma_rng.Below(2));
     o.seed = c.rdma_rng.NextU64();
     o.plant_get_token_whole_buffer = options_.plant == "get-token-whole-buffer";
+    o.request_timeout = kRdmaRequestTimeout;
     auto rc = proto::RdmaClient::Create(*c.device, {c.links.at(i).get()}, o);
     S3_CHECK_MSG(rc.ok(), "dst: RDMA client: " + rc.status().ToString());
     c.rdma.push_back(std::move(rc).value());

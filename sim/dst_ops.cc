@@ -235,7 +235,8 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
                                  (r.ok() ? std::to_string(r->status) : r.status().ToString()));
                            const core::Status st = r.ok() ? core::Status::Ok() : r.status();
                            const bool usable = CheckRdmaAuth(c, *node, st, pwhat);
-                           if (usable) CheckRdmaFailure(st, pwhat);
+                           RdmaTimedOut(st);
+                           if (usable) CheckRdmaFailure(c, *node, st, pwhat);
                            next_part(usable && r.ok(), r.ok() ? &r->etag : nullptr);
                          });
         return;

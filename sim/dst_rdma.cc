@@ -94,7 +94,11 @@ bool World::CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st
 // The fabric only loses packets the RC engine retransmits, flaps are far shorter than the
 // server QP's retry budget (7 x 67 ms) and a crash cuts the request (Unavailable): an
 // answered RDMATransferFailed therefore means the server itself broke the transfer.
-void World::CheckRdmaFailure(const core::Status& st, const std::string& what) {
+void World::CheckRdmaFailure(const Client& c, const Node& n, const core::Status& st,
+                             const std::string& what) {
+  // A client that timed out a request reset that request's QP itself: the other transfers
+  // on it fail (and are retried once), so from then on this pair's failures are excused.
+  if (c.rdma.at(static_cast<size_t>(n.index))->stats().timeouts > 0) return;
   // The client reports the server's error as "<code>: <message>" (its Status code is the
   // HTTP class), so the code is matched in the message.
   if (!st.ok() && (proto::IsRdmaError(st, proto::kErrRdmaTransferFailed) ||
@@ -120,7 +124,14 @@ void World::DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
               Trace("client" + std::to_string(client->index) + " " + what + " -> " +
                     (r.ok() ? std::to_string(r->status) : r.status().ToString()));
               const core::Status st = r.ok() ? core::Status::Ok() : r.status();
-              if (CheckRdmaAuth(*client, *node, st, what)) CheckRdmaFailure(st, what);
+              if (CheckRdmaAuth(*client, *node, st, what)) {
+                CheckRdmaFailure(*client, *node, st, what);
+              }
+              if (RdmaTimedOut(st)) {
+                // The server may store it at any later time: in flight forever.
+                finish();
+                return;
+              }
               // 2xx acked; a 4xx S3 error refused it; anything else (cut, 5xx) is unknown.
               WriteOutcome outcome = WriteOutcome::kUnknown;
               if (r.ok()) {
@@ -190,9 +201,10 @@ void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                 written = 0;
               }
               if (CheckRdmaAuth(*client, *node, st, what)) {
-                CheckRdmaFailure(st, what);
+                CheckRdmaFailure(*client, *node, st, what);
                 CheckGetReply(what, mkey, invoke, offset, ranged, reply);
               }
+              RdmaTimedOut(st);
               EndSlot(slot, written);
               NoteRdma(r.ok());
               finish();

@@ -51,6 +51,10 @@ const Time kHardLimit = Time::Zero() + Duration::Seconds(3600);
 // 48 KiB body in 1 KiB pieces ~25 ms), below a slow drive's worst (an fsync 1000x slower,
 // and the queue behind it).
 const Duration kRequestTimeout = Duration::Milliseconds(100);
+// RdmaClientOptions::request_timeout of the clients: above the RC engine's worst recovery
+// from a lost packet or a flap (7 x 67 ms), below a slow drive's worst backlog. A timed-out
+// RDMA request resets its QP (the buffer is fenced) and is retried by nobody.
+const Duration kRdmaRequestTimeout = Duration::Milliseconds(500);
 // RDMA client buffers: [guard | region | back guard] in one allocation, all of it one
 // registered memory region; the token (Get/Put at offset kGuard with the region's length)
 // names only the region. A GET's back guard is as large as any object, so a server that
@@ -303,7 +307,14 @@ class World {
   bool UseRdma(Client& c) { return c.rdma_share > 0 && c.rdma_rng.NextDouble() < c.rdma_share; }
   bool CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st,
                      const std::string& what);
-  void CheckRdmaFailure(const core::Status& st, const std::string& what);
+  void CheckRdmaFailure(const Client& c, const Node& n, const core::Status& st,
+                        const std::string& what);
+  // A DeadlineExceeded from the RDMA client (request_timeout): counts it.
+  bool RdmaTimedOut(const core::Status& st) {
+    if (st.code() != core::StatusCode::kDeadlineExceeded) return false;
+    ++result_.timeouts;
+    return true;
+  }
   void DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
                  std::function<void()> finish);
   void DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,

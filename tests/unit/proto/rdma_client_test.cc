@@ -37,6 +37,7 @@ struct WorldOptions {
   int transports = 1;
   bool fallback = false;
   core::Duration http_latency = core::Duration::Microseconds(20);
+  core::Duration request_timeout = core::Duration::Zero();
 };
 
 // One server (store + service + RDMA server on its own device) and one client (device +
@@ -70,6 +71,7 @@ class World {
     ro.connections = o.connections;
     ro.fallback_to_http = o.fallback;
     ro.seed = o.seed;
+    ro.request_timeout = o.request_timeout;
     client_ = std::move(RdmaClient::Create(*client_dev_, ts, ro)).value();
   }
   ~World() {
@@ -295,6 +297,35 @@ TEST(RdmaClient, GetWithLengthConfinesTheTokenToTheAskedBytes) {
                    [&](core::Result<RdmaResult> r) { out = std::move(r); });
     EXPECT_EQ(w.Wait(out).status().code(), core::StatusCode::kInvalidArgument) << len;
   }
+}
+
+// request_timeout: a GET whose server has not answered in time fails with DeadlineExceeded,
+// and its QP is reset first, so the server's late RDMA WRITE cannot reach the buffer.
+TEST(RdmaClient, TimedOutGetFencesTheBuffer) {
+  // 1 ms each way: connect ~2 ms, then the GET reaches the server at ~3 ms; timeout 2.5 ms.
+  World w({.seed = 15, .http_latency = core::Duration::Milliseconds(1),
+           .request_timeout = core::Duration::Microseconds(2500)});
+  const std::string data = Pattern(3000, 15);
+  ASSERT_TRUE(w.MakeBucket().ok());
+  ClientRequest put;
+  put.method = "PUT";
+  put.bucket = "bkt";
+  put.key = "obj";
+  put.body = data;
+  ASSERT_TRUE(w.Http(std::move(put)).ok());
+  RdmaBuffer& dst = w.Buffer(4096);
+  std::memset(dst.data(), 0x5a, dst.size());
+  auto got = w.Get("obj", dst);
+  EXPECT_EQ(got.status().code(), core::StatusCode::kDeadlineExceeded) << got.status().ToString();
+  EXPECT_EQ(w.client_->stats().timeouts, 1u);
+  EXPECT_EQ(w.client_->stats().reconnects, 1u);
+  EXPECT_EQ(w.client_->connected(), 0);
+  // Let the server act on the request (its WRITE meets the reset QP) and answer.
+  for (int i = 0; i < 100000 && w.runtime_.RunEvents(1) > 0; ++i) {
+  }
+  for (size_t i = 0; i < dst.size(); ++i) ASSERT_EQ(dst.data()[i], 0x5a) << i;
+  EXPECT_EQ(w.client_->stats().requests, 1u);
+  EXPECT_EQ(w.client_->stats().failures, 1u);  // the late reply did not call back again
 }
 
 TEST(RdmaClient, ErrorsAreReportedAndTheClientCarriesOn) {
