@@ -8,13 +8,18 @@
 // Meanwhile storage nodes crash (SimFs drops, keeps or tears what was not durable, the
 // process's in-flight requests are cut) and restart (FsStore::Open runs recovery), SimFs
 // injects I/O errors, drives are slow for a while (every SimFs call has a service time on a
-// FIFO drive; replies wait for it; clients time out and retry), and client-node pairs are
-// partitioned for a while (requests time out, replies are lost). Then a quiet phase without faults, and final reads.
+// FIFO drive; replies wait for it; clients time out and retry), client processes crash
+// mid-request (their NIC, QPs and buffers vanish; their writes stay in flight forever), and
+// client-node pairs are partitioned for a while (requests time out, replies are lost). The
+// RDMA data path runs over an in-process fabric with packet faults and link flaps. Then a
+// quiet phase without faults, and final reads.
 // Checkers (DstModel, dst_model.h): every read, listing and final read is legal for the
 // history of its key; skewed requests (beyond SigV4's 15 minutes) fail with
 // RequestTimeTooSkewed and in-window ones never do; a GET's bytes match its ETag; an
-// acknowledged multipart upload and its acknowledged parts survive crashes; after the
-// quiet phase no request is outstanding (liveness).
+// acknowledged multipart upload and its acknowledged parts survive crashes; RDMA never
+// writes outside the token's bytes (guards) and never fails a transfer the world could not
+// have broken; after the quiet phase no request is outstanding (liveness) and no server
+// holds an RDMA connection (cleanup).
 // The run is a pure function of (seed, options): the VirtualRuntime trace hash repeats.
 //
 // Planted bugs (docs/dst.md): `plant` names a known bug switched on for the run, to show
