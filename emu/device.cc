@@ -104,6 +104,10 @@ uint32_t Device::AddQp(RcQp* qp) {
     slot = static_cast<uint32_t>(qps_.size());
     S3_CHECK_MSG(slot + kFirstQpn <= kQpnMask, "too many QPs");
     qps_.push_back(qp);
+    // Every slot may come back through RemoveQp: room for it now, so destroying QPs never
+    // allocates (a simulation's teardown frees tens of thousands of QPs, and an allocation
+    // in between made malloc consolidate its free lists again and again).
+    if (free_qp_slots_.capacity() < qps_.capacity()) free_qp_slots_.reserve(qps_.capacity());
   }
   return slot + kFirstQpn;
 }

@@ -78,6 +78,7 @@ RdmaServer::~RdmaServer() {
   // Abandon every transfer: callbacks never run, memory registrations go before the PD.
   auto detach = [](const std::shared_ptr<TransferImpl>& t) {
     t->server = nullptr;
+    t->conn = nullptr;
     t->cancelled = true;
     t->done = nullptr;
     t->sink = nullptr;
@@ -218,6 +219,7 @@ void RdmaServer::DestroyConnection(Connection* conn, const core::Status& why) {
   owned->running.clear();
   owned->queued.clear();
   for (auto& t : victims) {
+    t->conn = nullptr;  // as if already gone from connections_ (it was extracted above)
     // Chunks of READs that completed but could not be delivered in order.
     for (auto& [off, piece] : t->ready) t->spare.push_back(piece.first);
     t->ready.clear();

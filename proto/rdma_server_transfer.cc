@@ -61,6 +61,7 @@ std::shared_ptr<RdmaTransfer> RdmaServer::Begin(std::shared_ptr<TransferImpl> t)
   Connection& conn = *it->second;
   conn.last_used = runtime_.Now();
   t->conn_id = conn.id;
+  t->conn = &conn;
   if (conn.running.size() < options_.max_requests_per_connection) {
     Launch(t);
   } else {
@@ -72,7 +73,8 @@ std::shared_ptr<RdmaTransfer> RdmaServer::Begin(std::shared_ptr<TransferImpl> t)
 }
 
 void RdmaServer::Launch(const std::shared_ptr<TransferImpl>& t) {
-  Connection& conn = *connections_.at(t->key);
+  S3_CHECK(t->conn != nullptr && t->conn->id == t->conn_id);
+  Connection& conn = *t->conn;
   t->state = TransferImpl::State::kRunning;
   conn.running.push_back(t);
   if (t->kind == TransferImpl::Kind::kWrite && t->total > 0) {
@@ -155,9 +157,8 @@ void RdmaServer::Pump(const std::shared_ptr<TransferImpl>& t) {
     if (t->cancelled) FinishTransfer(t);
     return;
   }
-  auto cit = connections_.find(t->key);
-  if (cit == connections_.end() || cit->second->id != t->conn_id) return;  // being destroyed
-  Connection& conn = *cit->second;
+  if (t->conn == nullptr) return;  // the connection is being destroyed
+  Connection& conn = *t->conn;
   const bool write = t->kind == TransferImpl::Kind::kWrite;
   const bool zero_copy = t->zc_mr != nullptr;
   const uint64_t wr_bytes = zero_copy ? options_.zero_copy_wr_bytes : options_.chunk_bytes;
@@ -247,12 +248,11 @@ void RdmaServer::OnWorkCompletion(const emu::WorkCompletion& wc) {
         kErrRdmaTransferFailed,
         std::string(write ? "RDMA WRITE" : "RDMA READ") + " to the client's buffer failed: " +
             emu::WcStatusName(wc.status) + "; the connection is closed, reconnect");
-    auto cit = connections_.find(t->key);
-    if (cit != connections_.end() && cit->second->id == t->conn_id) {
+    if (t->conn != nullptr) {
       // RC semantics: the QP is in ERR; every other request on it fails too.
       ++stats_.connections_failed;
       t->error = st;
-      DestroyConnection(cit->second.get(), st);
+      DestroyConnection(t->conn, st);
     } else {
       if (t->error.ok()) t->error = st;
       Pump(t);
@@ -284,10 +284,8 @@ void RdmaServer::FinishTransfer(const std::shared_ptr<TransferImpl>& t) {
   if (t->state == TransferImpl::State::kDone) return;
   const TransferImpl::State was = t->state;
   t->state = TransferImpl::State::kDone;
-  Connection* conn = nullptr;
-  if (auto cit = connections_.find(t->key); cit != connections_.end() && cit->second->id == t->conn_id) {
-    conn = cit->second.get();
-  }
+  Connection* conn = t->conn;
+  t->conn = nullptr;
   if (conn != nullptr) {
     if (was == TransferImpl::State::kRunning) {
       std::erase(conn->running, t);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <cstring>
 
 #include <openssl/crypto.h>
 
@@ -90,7 +91,8 @@ namespace {
 // canonical header value). Most values have no blank at all: appended in one piece.
 void AppendCollapsed(std::string& out, std::string_view v) {
   v = Trim(v);
-  if (std::none_of(v.begin(), v.end(), [](char c) { return c == ' ' || c == '\t'; })) {
+  if (std::memchr(v.data(), ' ', v.size()) == nullptr &&
+      std::memchr(v.data(), '\t', v.size()) == nullptr) {
     out.append(v);
     return;
   }
