@@ -232,8 +232,17 @@ int RcQp::PostSend(const SendWr& wr) {
     // Grow (doubling, up to max_send_wr): WQE idx lives at idx % size, so re-place the
     // outstanding ones.
     std::vector<SendWqe> bigger(std::min<size_t>(cap_.max_send_wr, std::max<size_t>(8, sq_.size() * 2)));
-    for (uint64_t i = sq_head_; i != sq_tail_; ++i) bigger[i % bigger.size()] = std::move(sq(i));
+    sq_sge_stride_ = std::max<size_t>(cap_.max_send_sge, 1);
+    std::vector<Sge> bigger_sge(bigger.size() * sq_sge_stride_);
+    for (uint64_t i = sq_head_; i != sq_tail_; ++i) {
+      SendWqe& w = sq(i);
+      const uint32_t slot = static_cast<uint32_t>(i % bigger.size());
+      std::copy_n(SendSges(w), w.num_sge, bigger_sge.data() + slot * sq_sge_stride_);
+      w.slot = slot;
+      bigger[slot] = std::move(w);
+    }
     sq_ = std::move(bigger);
+    sq_sge_ = std::move(bigger_sge);
   }
 
   SendWqe& w = sq(sq_tail_);
@@ -251,7 +260,9 @@ int RcQp::PostSend(const SendWr& wr) {
   w.compare_add = wr.atomic.compare_add;
   w.swap = wr.atomic.swap;
   w.num_sge = static_cast<uint32_t>(wr.sg_list.size());
-  std::copy(wr.sg_list.begin(), wr.sg_list.end(), w.sge.begin());
+  w.slot = static_cast<uint32_t>(sq_tail_ % sq_.size());
+  std::copy(wr.sg_list.begin(), wr.sg_list.end(),
+            sq_sge_.begin() + static_cast<std::ptrdiff_t>(w.slot * sq_sge_stride_));
   w.is_inline = is_inline;
   w.length = static_cast<uint32_t>(len);
   if (is_inline && !phantom()) {

@@ -136,7 +136,7 @@ void RcQp::OnResponse(RocePacket&& pkt) {
     uint64_t orig = pkt.atomic_ack.original_data;
     uint8_t bytes[8];
     std::memcpy(bytes, &orig, 8);
-    ScatterToSges(w.sge.data(), w.num_sge, 0, phantom() ? nullptr : bytes, 8);
+    ScatterToSges(SendSges(w), w.num_sge, 0, phantom() ? nullptr : bytes, 8);
     comp_psn_ = PsnAdd(psn, 1);
     --rd_outstanding_;
     CompleteSend(w, WcStatus::kSuccess);
@@ -176,7 +176,7 @@ void RcQp::OnResponse(RocePacket&& pkt) {
       return;
     }
     // The one copy on the receive side: packet payload -> user memory.
-    if (len > 0) ScatterToSges(w.sge.data(), w.num_sge, w.read_bytes, pkt.payload.data(), len);
+    if (len > 0) ScatterToSges(SendSges(w), w.num_sge, w.read_bytes, pkt.payload.data(), len);
     w.read_bytes += len;
     comp_psn_ = PsnAdd(psn, 1);
     if (w.read_bytes == w.length && (info.is_last || info.is_only)) {

@@ -46,7 +46,7 @@ bool RcQp::StartWqe(SendWqe& w) {
     need = kAccessLocalWrite;  // the response is written into these SGEs
   }
   WcStatus err = WcStatus::kSuccess;
-  if (!w.is_inline && !SgesValid(w.sge.data(), w.num_sge, need)) err = WcStatus::kLocProtErr;
+  if (!w.is_inline && !SgesValid(SendSges(w), w.num_sge, need)) err = WcStatus::kLocProtErr;
   if (err == WcStatus::kSuccess &&
       (w.opcode == WrOpcode::kAtomicCmpAndSwp || w.opcode == WrOpcode::kAtomicFetchAndAdd) &&
       w.length < 8) {
@@ -164,7 +164,7 @@ void RcQp::SendNextPacket(SendWqe& w) {
         if (w.is_inline) {
           std::memcpy(dst, w.inline_data.data() + req_offset_, len);
         } else {
-          GatherFromSges(w.sge.data(), w.num_sge, req_offset_, dst, len);
+          GatherFromSges(SendSges(w), w.num_sge, req_offset_, dst, len);
         }
       }
       if (last || ++noack_pkts_ >= device_->options().packets_per_ack_req) {

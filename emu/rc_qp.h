@@ -63,7 +63,7 @@ class RcQp {
     uint64_t compare_add = 0;
     uint64_t swap = 0;
     uint32_t num_sge = 0;
-    std::array<Sge, kMaxSge> sge{};
+    uint32_t slot = 0;  // ring position whose SGE storage (SendSges) holds this WQE's list
     bool is_inline = false;
     std::vector<uint8_t> inline_data;  // capacity kept across reuse of the slot
     uint32_t length = 0;               // total message bytes
@@ -105,6 +105,10 @@ class RcQp {
   // ever read or written (Fabric::phantom_payloads).
   bool phantom() const;
   SendWqe& sq(size_t idx) { return sq_[idx % sq_.size()]; }
+  // The scatter/gather list of a posted send WQE (num_sge entries).
+  const Sge* SendSges(const SendWqe& w) const {
+    return sq_sge_.data() + size_t{w.slot} * sq_sge_stride_;
+  }
   RecvWqe& rq(size_t idx) { return rq_[idx % rq_.size()]; }
   bool SqEmpty() const { return sq_head_ == sq_tail_; }
   // Moves to ERR: the WQE at the head of the SQ (if `fail_head`) completes with `status`,
@@ -187,6 +191,11 @@ class RcQp {
   // [sq_head_, sq_tail_) are posted and not yet completed;
   // [sq_head_, req_idx_) have been (at least partly) sent.
   std::vector<SendWqe> sq_;
+  // SGE lists of the send ring, max(cap.max_send_sge, 1) entries per ring position: sized by
+  // the QP's cap rather than kMaxSge in every WQE (a server holds one QP per client, most
+  // posting one SGE per WR, so 16 inline SGEs were most of a simulation's memory).
+  std::vector<Sge> sq_sge_;
+  size_t sq_sge_stride_ = 1;
   uint64_t sq_head_ = 0;
   uint64_t sq_tail_ = 0;
   uint64_t req_idx_ = 0;
