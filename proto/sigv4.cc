@@ -134,6 +134,7 @@ std::optional<std::string> CanonicalHeadersOf(const HeaderList& headers, const N
 // Views into `s`, which must outlive them.
 std::vector<std::string_view> SplitViews(std::string_view s, char sep) {
   std::vector<std::string_view> out;
+  out.reserve(8);  // SignedHeaders, Authorization fields, credential scope: a handful
   while (true) {
     const size_t p = s.find(sep);
     out.push_back(s.substr(0, p));
@@ -144,9 +145,8 @@ std::vector<std::string_view> SplitViews(std::string_view s, char sep) {
 }
 
 std::vector<std::string> Split(std::string_view s, char sep) {
-  std::vector<std::string> out;
-  for (std::string_view part : SplitViews(s, sep)) out.emplace_back(part);
-  return out;
+  const std::vector<std::string_view> parts = SplitViews(s, sep);
+  return std::vector<std::string>(parts.begin(), parts.end());
 }
 
 bool ConstantTimeEqual(std::string_view a, std::string_view b) {
