@@ -63,7 +63,9 @@ std::string FormatSummary(const SimResult& r) {
   o << "cluster    " << r.storage_nodes << " storage nodes, " << r.client_nodes << " clients\n";
   o << "completed  " << r.requests << " requests, "
     << Fmt("%.4g GB", static_cast<double>(r.bytes) / 1e9) << " in " << Dur(r.makespan)
-    << " of simulated time" << (r.hit_max_time ? " (stopped at run.max_time)" : "") << "\n";
+    << " of simulated time" << (r.hit_max_time ? " (stopped at run.max_time)" : "");
+  if (r.rdma_connects > 0) o << "; " << r.rdma_connects << " RDMA queue pairs connected";
+  o << "\n";
   o << "throughput " << FormatRate(r.aggregate_bps) << " aggregate; per storage node "
     << FormatRate(r.per_storage_bps_mean) << " mean (min " << FormatRate(r.per_storage_bps_min)
     << ", max " << FormatRate(r.per_storage_bps_max) << "); per client "
@@ -117,6 +119,7 @@ std::string ResultJson(const SimResult& r) {
   j["makespan_s"] = r.makespan.ToSeconds();
   j["stopped_at_max_time"] = r.hit_max_time;
   j["requests"] = r.requests;
+  j["rdma_connects"] = r.rdma_connects;
   j["bytes"] = r.bytes;
   j["aggregate_bytes_per_s"] = r.aggregate_bps;
   j["per_storage_node_bytes_per_s"] = {{"mean", r.per_storage_bps_mean},
