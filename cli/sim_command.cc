@@ -100,7 +100,7 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
   po.fidelity = pc.packet_fidelity ? sim::NetworkFidelity::kPacket : sim::NetworkFidelity::kFlow;
   po.phantom_payloads = pc.phantom_payloads;
   po.faults.drop_probability = pc.loss;
-  if (auto st = sim::CheckProtocolScenario(cfg); !st.ok()) return Fail(st.message(), 2);
+  if (auto st = sim::CheckProtocolScenario(cfg, po); !st.ok()) return Fail(st.message(), 2);
   const std::string dir = !o.out.empty() ? o.out : cfg.out_dir;
   sim::SimResult modelled;
   double modelled_wall = 0;
@@ -127,10 +127,11 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
     if (both) std::printf("\n=== real protocol (%s fidelity, %s payloads) ===\n", fidelity, payload);
     if (int rc = Report(run->result, wall, dir.empty() ? "" : (both ? dir + "/real" : dir)); rc != 0) return rc;
     std::printf("protocol   %s fidelity, %s payloads: %lld requests ok, %lld errors, %lld byte mismatches; "
-                "%llu packets, %llu flows, %llu dropped, %llu NAKs+duplicates, %llu RDMA connects\n",
+                "%llu packets, %llu flows (%llu HTTP bodies), %llu dropped, %llu NAKs+duplicates, %llu RDMA connects\n",
                 fidelity, payload, static_cast<long long>(ps.requests_ok),
                 static_cast<long long>(ps.request_errors), static_cast<long long>(ps.verify_failures),
                 static_cast<unsigned long long>(ps.packets), static_cast<unsigned long long>(ps.flows),
+                static_cast<unsigned long long>(ps.http_body_flows),
                 static_cast<unsigned long long>(ps.dropped),
                 static_cast<unsigned long long>(ps.recovery_events), static_cast<unsigned long long>(ps.rdma_connects));
     if (ps.clamped_sizes > 0) {
