@@ -328,6 +328,33 @@ TEST(RdmaClient, TimedOutGetFencesTheBuffer) {
   EXPECT_EQ(w.client_->stats().failures, 1u);  // the late reply did not call back again
 }
 
+// A client process that dies mid-PUT (its RdmaClient, buffers and NIC vanish while the
+// server RDMA READs): the server's transfer fails after its retries, the object is never
+// stored (not even in part), and the server drops the dead client's connection.
+TEST(RdmaClient, ClientDyingMidPutLeavesNoObjectAndNoConnection) {
+  World w({.seed = 16});
+  ASSERT_TRUE(w.MakeBucket().ok());
+  const std::string data = Pattern(1 << 20, 16);  // ~340 us of READs at 25 Gbit/s
+  RdmaBuffer& src = w.Buffer(data.size());
+  std::memcpy(src.data(), data.data(), data.size());
+  bool called = false;
+  w.client_->Put("bkt", "big", src, 0, data.size(), {},
+                 [&](core::Result<RdmaResult>) { called = true; });
+  const core::Time start = w.runtime_.Now();
+  w.runtime_.RunUntil(start + core::Duration::Microseconds(200));  // connected, mid-transfer
+  ASSERT_FALSE(called);
+  ASSERT_EQ(w.rdma_server_->connection_count(), 1u);
+  w.buffers_.clear();  // the process dies: memory regions, client, NIC
+  w.client_.reset();
+  w.client_dev_.reset();
+  w.runtime_.RunUntil(w.runtime_.Now() + core::Duration::Seconds(2));  // > 7 x 67 ms retries
+  EXPECT_FALSE(called);
+  EXPECT_EQ(w.rdma_server_->connection_count(), 0u) << "seed 16";
+  EXPECT_GE(w.rdma_server_->stats().connections_failed, 1u);
+  auto got = w.HttpGet("big");
+  EXPECT_TRUE(IsS3Error(got.status(), S3Err::kNoSuchKey)) << got.status().ToString();
+}
+
 TEST(RdmaClient, ErrorsAreReportedAndTheClientCarriesOn) {
   World w({.seed = 13});
   ASSERT_TRUE(w.MakeBucket().ok());
