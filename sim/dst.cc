@@ -223,17 +223,12 @@ void World::CrashClient(Client& c) {
       ++it;
     }
   }
-  // Its HTTP connections close: each node gets a new transport for the new process. The
-  // old one is parked, not destroyed: DirectTransport::Finish's completion touches the
-  // transport before checking it is alive, so destroying it while an RDMA transfer of the
-  // server is still running (which a client crash does, unlike a node crash) is a
-  // use-after-free (found by this; reported). Parked, it finishes what the server had (a
-  // paced body keeps arriving) and its replies find no request here and are dropped.
+  // Its HTTP connections close: each node gets a new transport for the new process and the
+  // old one is destroyed, as a TCP close would: a paced body stops mid-way (the server's
+  // exchange is dropped unfinished, so nothing may be committed) and replies to it vanish.
   for (Node& n : nodes_) {
     if (!n.up) continue;
-    auto& t = n.transports.at(static_cast<size_t>(c.index));
-    dead_transports_.push_back(std::move(t));
-    t = MakeTransport(n, c);
+    n.transports.at(static_cast<size_t>(c.index)) = MakeTransport(n, c);
   }
   // Its NIC dies: buffers (memory regions) first, then the RDMA clients, then the device.
   size_t buffers = 0;

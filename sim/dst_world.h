@@ -359,8 +359,6 @@ class World {
   std::vector<std::unique_ptr<ProcessEnv>> dead_envs_;
   std::vector<std::unique_ptr<proto::ObjectStore>> dead_stores_;
   std::vector<std::unique_ptr<proto::S3Service>> dead_services_;
-  // Transports of crashed clients (see CrashClient), destroyed before the services.
-  std::vector<std::unique_ptr<proto::DirectTransport>> dead_transports_;
   // The RDMA fabric: InProcFabric (seeded loss/dup/reorder/corruption) under link flaps.
   std::unique_ptr<emu::InProcFabric> fabric_;
   std::unique_ptr<FlapFabric> flaps_;
