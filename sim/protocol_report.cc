@@ -44,6 +44,9 @@ std::string FormatComparison(const SimResult& m, const SimResult& r) {
   out += Row("makespan", Ms(m.makespan), Ms(r.makespan), Diff(m.makespan.ToSeconds(), r.makespan.ToSeconds()));
   out += Row("requests", std::to_string(m.requests), std::to_string(r.requests),
              Diff(static_cast<double>(m.requests), static_cast<double>(r.requests)));
+  if (m.failed_requests > 0 || r.failed_requests > 0) {
+    out += Row("failed requests", std::to_string(m.failed_requests), std::to_string(r.failed_requests), "");
+  }
   for (size_t i = 0; i < m.workloads.size() && i < r.workloads.size(); ++i) {
     const WorkloadResult& a = m.workloads[i];
     const WorkloadResult& b = r.workloads[i];

@@ -195,7 +195,8 @@ class ProtocolWorld {
   // One S3 request's outcome as the world sees it.
   struct Outcome {
     bool ok = false;
-    std::string error;  // when !ok
+    bool bytes_differ = false;  // moved, but the bytes were wrong (counted in verify_failures)
+    std::string error;          // when !ok
   };
   using Done = std::function<void(Outcome)>;
 
@@ -213,7 +214,9 @@ class ProtocolWorld {
   void NextRequest(Stream* s);
   void NextSegment(Stream* s);
   void Fail(std::string what);
-  void Record(WorkloadState& w, Time start, int64_t requests, int64_t bytes);
+  // Records a finished request (or segment: `requests` of them, `failed` of which failed);
+  // `bytes`: the payload of the successful ones only.
+  void Record(WorkloadState& w, Time start, int64_t requests, int64_t failed, int64_t bytes);
   void StreamFinished();
   void TakeSample();
   SimResult Collect();
@@ -587,12 +590,14 @@ void ProtocolWorld::Request(bool get, const Stream& s, int server, const std::st
   Link* link = GetLink(s.client, s.port, server, control_path);
   const uint64_t offset = static_cast<uint64_t>(s.slot) * slot_bytes_;
   char* slot = SlotData(s);
-  node_bytes_[static_cast<size_t>(ClientNodeIndex(s.client))] += static_cast<int64_t>(size);
-  node_bytes_[static_cast<size_t>(server)] += static_cast<int64_t>(size);
   if (!get && !p_.phantom_payloads) FillPattern(slot, size, c_.seed ^ (++put_seq_ * 0x9e3779b97f4a7c15ull));
   // Checks the bytes (real payloads), then hands the outcome on.
   auto finish = [this, get, s, server, key, size, done = std::move(done)](Outcome out) mutable {
     if (out.ok && !p_.phantom_payloads) Verify(get, s, server, key, size, out);
+    if (out.ok) {  // per-node throughput counts what was moved, as the workload totals do
+      node_bytes_[static_cast<size_t>(ClientNodeIndex(s.client))] += static_cast<int64_t>(size);
+      node_bytes_[static_cast<size_t>(server)] += static_cast<int64_t>(size);
+    }
     done(std::move(out));
   };
   std::optional<proto::ByteRange> range;
@@ -669,14 +674,16 @@ void ProtocolWorld::Verify(bool get, const Stream& s, int server, const std::str
   if (!same) {
     ++stats_.verify_failures;
     out.ok = false;
+    out.bytes_differ = true;
     out.error = "bytes differ";
   }
 }
 
-void ProtocolWorld::Record(WorkloadState& w, Time start, int64_t requests, int64_t bytes) {
+void ProtocolWorld::Record(WorkloadState& w, Time start, int64_t requests, int64_t failed, int64_t bytes) {
   const Time end = runtime_.Now();
   w.latencies_ps.push_back((end - start).ps());
   w.requests += requests;
+  w.failed += failed;
   done_ += requests;
   w.bytes += bytes;
   w.last_end = std::max(w.last_end, end);
@@ -711,13 +718,13 @@ void ProtocolWorld::NextRequest(Stream* s) {
             if (out.ok) {
               ++stats_.requests_ok;
             } else {
-              if (out.error != "bytes differ") ++stats_.request_errors;
+              if (!out.bytes_differ) ++stats_.request_errors;
               Fail(std::string(WorkloadTypeName(w.cfg->type)) + " of " + std::to_string(size) + " bytes, client" +
                    std::to_string(s->client) + " -> storage" + std::to_string(server) + " at t=" +
                    std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) +
                    "): " + out.error);
             }
-            Record(w, now, 1, static_cast<int64_t>(size));
+            Record(w, now, 1, out.ok ? 0 : 1, out.ok ? static_cast<int64_t>(size) : 0);
             const Duration think = w.cfg->think_time;
             if (think > Duration::Zero()) {
               runtime_.After(think, [this, s] { NextRequest(s); });
@@ -747,30 +754,31 @@ void ProtocolWorld::NextSegment(Stream* s) {
   w.first_start = std::min(w.first_start, t0);
   const std::string prefix = "wl" + std::to_string(s->wl);
   auto failed = [this, s, server, k](const char* step, const Outcome& out) {
-    if (out.error != "bytes differ") ++stats_.request_errors;
+    if (!out.bytes_differ) ++stats_.request_errors;
     Fail(std::string(WorkloadTypeName(wl_[s->wl].cfg->type)) + " segment " + std::to_string(k) + " " + step +
          ", client" + std::to_string(s->client) + " <-> storage" + std::to_string(server) + " at t=" +
          std::to_string(runtime_.Now().ToSeconds()) + " s (seed " + std::to_string(c_.seed) + "): " + out.error);
   };
-  auto finish = [this, s, t0](int64_t requests, int64_t moved) {
-    Record(wl_[s->wl], t0, requests, moved);
+  auto finish = [this, s, t0](int64_t requests, int64_t failed, int64_t moved) {
+    Record(wl_[s->wl], t0, requests, failed, moved);
     runtime_.Post([this, s] { NextSegment(s); });
   };
   auto written = [this, s, bytes, write_bytes, server, prefix, k, failed, finish](Outcome out) {
     if (!out.ok) {
       failed("write", out);
-    } else {
-      ++stats_.requests_ok;
-      // Checked: drop it, so real-payload runs hold one written object per stream at most.
-      if (!p_.phantom_payloads) {
-        (void)storage_[static_cast<size_t>(server)].store->Delete(kBucket, prefix + "-out" + std::to_string(k));
-      }
+      finish(2, 1, bytes);  // the read succeeded
+      return;
     }
-    finish(2, bytes + write_bytes);
+    ++stats_.requests_ok;
+    // Checked: drop it, so real-payload runs hold one written object per stream at most.
+    if (!p_.phantom_payloads) {
+      (void)storage_[static_cast<size_t>(server)].store->Delete(kBucket, prefix + "-out" + std::to_string(k));
+    }
+    finish(2, 0, bytes + write_bytes);
   };
   auto write = [this, s, server, prefix, k, bytes, write_bytes, written = std::move(written), finish]() mutable {
     if (write_bytes <= 0) {
-      finish(1, bytes);
+      finish(1, 0, bytes);
       return;
     }
     Request(false, *s, server, prefix + "-out" + std::to_string(k), static_cast<uint64_t>(write_bytes),
@@ -779,7 +787,7 @@ void ProtocolWorld::NextSegment(Stream* s) {
   auto read = [this, s, generic, vectors, failed, finish, write = std::move(write)](Outcome out) mutable {
     if (!out.ok) {
       failed("read", out);
-      finish(1, 0);
+      finish(1, 1, 0);
       return;
     }
     ++stats_.requests_ok;

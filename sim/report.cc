@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <string>
 
 #include "core/units.h"
 
@@ -61,7 +62,8 @@ std::string FormatSummary(const SimResult& r) {
   std::ostringstream o;
   o << "scenario   " << r.scenario << "  (seed " << r.seed << ", transport " << r.transport << ")\n";
   o << "cluster    " << r.storage_nodes << " storage nodes, " << r.client_nodes << " clients\n";
-  o << "completed  " << r.requests << " requests, "
+  o << "completed  " << r.requests << " requests"
+    << (r.failed_requests > 0 ? " (" + std::to_string(r.failed_requests) + " failed)" : std::string()) << ", "
     << Fmt("%.4g GB", static_cast<double>(r.bytes) / 1e9) << " in " << Dur(r.makespan)
     << " of simulated time" << (r.hit_max_time ? " (stopped at run.max_time)" : "");
   if (r.rdma_connects > 0) o << "; " << r.rdma_connects << " RDMA queue pairs connected";
@@ -119,6 +121,7 @@ std::string ResultJson(const SimResult& r) {
   j["makespan_s"] = r.makespan.ToSeconds();
   j["stopped_at_max_time"] = r.hit_max_time;
   j["requests"] = r.requests;
+  j["failed_requests"] = r.failed_requests;
   j["rdma_connects"] = r.rdma_connects;
   j["bytes"] = r.bytes;
   j["aggregate_bytes_per_s"] = r.aggregate_bps;
@@ -134,7 +137,8 @@ std::string ResultJson(const SimResult& r) {
                      {"busiest", r.bottleneck.max_name}};
   ordered_json ws = ordered_json::array();
   for (const WorkloadResult& w : r.workloads) {
-    ws.push_back({{"name", w.name}, {"type", w.type}, {"requests", w.requests}, {"bytes", w.bytes},
+    ws.push_back({{"name", w.name}, {"type", w.type}, {"requests", w.requests},
+                  {"failed_requests", w.failed}, {"bytes", w.bytes},
                   {"segments", w.segments}, {"first_start_ps", w.first_start.ps()},
                   {"last_end_ps", w.last_end.ps()}, {"bytes_per_s", w.throughput_bps},
                   {"latency_ps", {{"mean", w.latency_mean.ps()}, {"p50", w.latency_p50.ps()},

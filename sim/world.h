@@ -33,8 +33,9 @@ namespace s3rdma::sim {
 struct WorkloadResult {
   std::string name;
   std::string type;
-  int64_t requests = 0;
-  int64_t bytes = 0;
+  int64_t requests = 0;  // finished, failed ones included
+  int64_t failed = 0;    // of `requests`, those that failed (protocol mode; modelled mode has 0)
+  int64_t bytes = 0;     // payload bytes of the requests that succeeded
   core::Time first_start;
   core::Time last_end;
   double throughput_bps = 0;  // bytes per second over [first_start, last_end]
@@ -76,9 +77,10 @@ struct SimResult {
   int64_t storage_nodes = 0;
   int64_t client_nodes = 0;
   core::Duration makespan;  // virtual time from 0 to the last completion
-  int64_t requests = 0;
-  int64_t bytes = 0;
-  double aggregate_bps = 0;       // payload bytes / makespan
+  int64_t requests = 0;         // finished, failed ones included
+  int64_t failed_requests = 0;  // of `requests`, those that failed (protocol mode; modelled mode has 0)
+  int64_t bytes = 0;            // payload bytes of the requests that succeeded
+  double aggregate_bps = 0;     // payload bytes / makespan
   double per_storage_bps_mean = 0, per_storage_bps_min = 0, per_storage_bps_max = 0;
   double per_client_bps_mean = 0;
   struct NodeThroughput {

@@ -61,6 +61,7 @@ SimResult CollectResult(const RunRecord& run) {
     x.name = w.cfg->name;
     x.type = WorkloadTypeName(w.cfg->type);
     x.requests = w.requests;
+    x.failed = w.failed;
     x.bytes = w.bytes;
     x.first_start = w.first_start == Time::Max() ? Time::Zero() : w.first_start;
     x.last_end = w.last_end;
@@ -83,6 +84,7 @@ SimResult CollectResult(const RunRecord& run) {
       x.latency_max = Duration::Picoseconds(lat.back());
     }
     r.requests += x.requests;
+    r.failed_requests += x.failed;
     r.bytes += x.bytes;
     r.workloads.push_back(std::move(x));
   }

@@ -29,8 +29,9 @@ std::pair<std::string, std::string> ResourceGroupAndKind(const std::string& name
 struct WorkloadTally {
   const WorkloadConfig* cfg = nullptr;
   std::vector<int64_t> latencies_ps;
-  int64_t requests = 0;
-  int64_t bytes = 0;
+  int64_t requests = 0;  // finished, failed ones included
+  int64_t failed = 0;    // of `requests`, those that failed
+  int64_t bytes = 0;     // payload bytes of the requests that succeeded
   core::Time first_start = core::Time::Max();
   core::Time last_end;
   int64_t segments = 0;  // index builds only

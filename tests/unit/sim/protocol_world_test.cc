@@ -229,6 +229,44 @@ TEST(ProtocolWorldTest, IndexBuildOverRdmaAgreesWithModelledMode) {
   }
 }
 
+TEST(ProtocolWorldTest, FailedRequestsMoveNoBytes) {
+  // Half the packets lost: the RC retry budget runs out on most requests. Only what
+  // succeeded counts as bytes (workload, aggregate and per node); the rest are failures.
+  const ScenarioConfig c = Load(kSmall, {"workloads.0.requests=2", "workloads.0.object_size=64KiB"});
+  const std::string seed = " (seed " + std::to_string(c.seed) + ")";
+  for (const bool phantom : {false, true}) {
+    ProtocolOptions po;
+    po.fidelity = NetworkFidelity::kPacket;
+    po.phantom_payloads = phantom;
+    po.faults.drop_probability = 0.5;
+    const ProtocolRun p = MustRun(c, po);
+    const std::string what = (phantom ? " phantom" : " real") + seed;
+    EXPECT_GT(p.stats.request_errors, 0) << what;
+    EXPECT_EQ(p.result.requests, 3 * 4 * 2) << what;
+    EXPECT_EQ(p.result.failed_requests, p.stats.request_errors + p.stats.verify_failures) << what;
+    EXPECT_EQ(p.result.requests - p.result.failed_requests, p.stats.requests_ok) << what;
+    EXPECT_EQ(p.result.bytes, p.stats.requests_ok * (64 << 10)) << what;
+    ASSERT_EQ(p.result.workloads.size(), 1u);
+    EXPECT_EQ(p.result.workloads[0].failed, p.result.failed_requests) << what;
+    double node_bps = 0;
+    for (const SimResult::NodeThroughput& n : p.result.nodes) node_bps += n.bps;
+    // Storage and client nodes each count every moved byte once.
+    EXPECT_NEAR(node_bps * p.result.makespan.ToSeconds(), 2.0 * static_cast<double>(p.result.bytes), 1.0) << what;
+    EXPECT_NE(FormatSummary(p.result).find(" failed), "), std::string::npos) << FormatSummary(p.result);
+  }
+  // An index build whose reads and writes fail: a failed read moves nothing, a failed
+  // write only its segment.
+  const ScenarioConfig ib = Load(kIndexBuild);
+  ProtocolOptions po;
+  po.fidelity = NetworkFidelity::kPacket;
+  po.phantom_payloads = true;
+  po.faults.drop_probability = 0.5;
+  const ProtocolRun p = MustRun(ib, po);
+  EXPECT_GT(p.result.failed_requests, 0) << " (seed " << ib.seed << ")";
+  EXPECT_EQ(p.result.failed_requests, p.stats.request_errors) << " (seed " << ib.seed << ")";
+  EXPECT_LT(p.result.bytes, RunScenario(ib).bytes) << " (seed " << ib.seed << ")";
+}
+
 TEST(ProtocolWorldTest, GenericPipelineOnCpuAgreesWithModelledMode) {
   const ScenarioConfig c = Load(kIndexBuild, {
       "workloads=[{name: etl, type: pipeline, items: 20, read_size: 2MiB, write_size: 512KiB, "

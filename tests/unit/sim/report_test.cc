@@ -41,6 +41,20 @@ TEST(ReportTest, JsonCarriesTheSummaryFields) {
   EXPECT_EQ(j["node_bytes_per_s"].size(), 5u);
   EXPECT_TRUE(j["bottleneck"].contains("kind"));
   EXPECT_GT(j["makespan_ps"].get<int64_t>(), 0);
+  EXPECT_EQ(j["failed_requests"], 0);  // modelled mode never fails a request
+  EXPECT_EQ(j["workloads"][0]["failed_requests"], 0);
+}
+
+TEST(ReportTest, FailedRequestsShowInTheSummaryAndJson) {
+  SimResult r = RunSmall();
+  EXPECT_EQ(FormatSummary(r).find("failed"), std::string::npos);
+  r.failed_requests = 7;
+  r.workloads[0].failed = 7;
+  EXPECT_NE(FormatSummary(r).find(std::to_string(r.requests) + " requests (7 failed), "), std::string::npos)
+      << FormatSummary(r);
+  const auto j = nlohmann::json::parse(ResultJson(r));
+  EXPECT_EQ(j["failed_requests"], 7);
+  EXPECT_EQ(j["workloads"][0]["failed_requests"], 7);
 }
 
 TEST(ReportTest, CsvsHaveOneRowPerResourceAndSample) {
