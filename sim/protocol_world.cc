@@ -615,7 +615,9 @@ void ProtocolWorld::Request(bool get, const Stream& s, int server, const std::st
       finish(std::move(out));
     };
     if (get) {
-      link->client->Get(kBucket, key, range, link->buffer, offset, std::move(cb));
+      // The token names this stream's slot only, [offset, +size): the rest of the buffer
+      // holds other streams' slots, not the server's to write.
+      link->client->Get(kBucket, key, range, link->buffer, offset, size, std::move(cb));
     } else {
       link->client->Put(kBucket, key, link->buffer, offset, size, {}, std::move(cb));
     }
