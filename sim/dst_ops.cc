@@ -226,9 +226,11 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
       if (seg.size > 0 && UseRdma(c)) {
         const std::string pwhat = "RDMA " + what + " part " + std::to_string(part);
         const uint64_t slot = NewSlot(c, *node, seg.size, GenerateBytes(seg.gen, seg.size), pwhat);
+        const uint64_t resets = RdmaResets(c, *node);
         c.rdma.at(static_cast<size_t>(node->index))
             ->UploadPart(kBucket, key, up->id, part, slots_.at(slot).buffer, kGuard, seg.size,
-                         [this, &c, node, slot, pwhat, next_part](core::Result<proto::RdmaResult> r) {
+                         [this, &c, node, slot, pwhat, resets, next_part](
+                             core::Result<proto::RdmaResult> r) {
                            EndSlot(slot, std::nullopt);
                            NoteRdma(r.ok());
                            Trace("client" + std::to_string(c.index) + " " + pwhat + " -> " +
@@ -236,7 +238,7 @@ void World::DoMultipart(Client& c, Node& n, const std::string& key,
                            const core::Status st = r.ok() ? core::Status::Ok() : r.status();
                            const bool usable = CheckRdmaAuth(c, *node, st, pwhat);
                            RdmaTimedOut(st);
-                           if (usable) CheckRdmaFailure(c, *node, st, pwhat);
+                           if (usable) CheckRdmaFailure(c, *node, st, pwhat, resets);
                            next_part(usable && r.ok(), r.ok() ? &r->etag : nullptr);
                          });
         return;

@@ -95,14 +95,21 @@ bool World::CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st
 // server QP's retry budget (7 x 67 ms) and a crash cuts the request (Unavailable): an
 // answered RDMATransferFailed therefore means the server itself broke the transfer.
 void World::CheckRdmaFailure(const Client& c, const Node& n, const core::Status& st,
-                             const std::string& what) {
-  // A client that timed out a request reset that request's QP itself: the other transfers
-  // on it fail (and are retried once), so from then on this pair's failures are excused.
-  if (c.rdma.at(static_cast<size_t>(n.index))->stats().timeouts > 0) return;
+                             const std::string& what, uint64_t resets_at_start) {
   // The client reports the server's error as "<code>: <message>" (its Status code is the
   // HTTP class), so the code is matched in the message.
   if (!st.ok() && (proto::IsRdmaError(st, proto::kErrRdmaTransferFailed) ||
                    st.message().rfind(proto::kErrRdmaTransferFailed, 0) == 0)) {
+    // A client that timed out a request reset that request's QP itself: the transfers in
+    // flight on it then fail (and are retried once, possibly onto a QP the next timeout
+    // resets). So a failure is excused only if this client reset a connection to this node
+    // while the request was in flight; the RdmaClient does not say which QP a request used,
+    // so any of the pair's connections counts. Requests started after the reset are held
+    // to the invariant again.
+    if (RdmaResets(c, n) > resets_at_start) {
+      ++result_.rdma_excused_failures;
+      return;
+    }
     Fail("rdma-transfer", what + ": " + st.ToString() +
                               " (no fault of this world can exhaust the RC retries)");
   }
@@ -113,19 +120,21 @@ void World::DoRdmaPut(Client& c, Node& n, const std::string& key, Segment seg,
   const std::string what = "RDMA PUT node" + std::to_string(n.index) + "/" + key + " (" +
                            std::to_string(seg.size) + " B)";
   const uint64_t slot = NewSlot(c, n, seg.size, GenerateBytes(seg.gen, seg.size), what);
+  const uint64_t resets = RdmaResets(c, n);
   const DstModel::WriteId id = model_.BeginWrite(ModelKey(n, key), false, {seg}, rt_->Now());
   Client* client = &c;
   Node* node = &n;
   c.rdma.at(static_cast<size_t>(n.index))
       ->Put(kBucket, key, slots_.at(slot).buffer, kGuard, seg.size, {},
-            [this, client, node, slot, id, what, finish](core::Result<proto::RdmaResult> r) {
+            [this, client, node, slot, id, what, resets,
+             finish](core::Result<proto::RdmaResult> r) {
               EndSlot(slot, std::nullopt);
               NoteRdma(r.ok());
               Trace("client" + std::to_string(client->index) + " " + what + " -> " +
                     (r.ok() ? std::to_string(r->status) : r.status().ToString()));
               const core::Status st = r.ok() ? core::Status::Ok() : r.status();
               if (CheckRdmaAuth(*client, *node, st, what)) {
-                CheckRdmaFailure(*client, *node, st, what);
+                CheckRdmaFailure(*client, *node, st, what, resets);
               }
               if (RdmaTimedOut(st)) {
                 // The server may store it at any later time: in flight forever.
@@ -171,11 +180,12 @@ void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                            std::to_string(region) + " B";
   const uint64_t slot = NewSlot(c, n, region, "", what, kGetBackGuard);
   const Time invoke = rt_->Now();
+  const uint64_t resets = RdmaResets(c, n);
   Client* client = &c;
   Node* node = &n;
   c.rdma.at(static_cast<size_t>(n.index))
       ->Get(kBucket, key, range, slots_.at(slot).buffer, kGuard, region,
-            [this, client, node, slot, invoke, mkey, what, offset, ranged, finish](
+            [this, client, node, slot, invoke, mkey, what, offset, ranged, resets, finish](
                 core::Result<proto::RdmaResult> r) {
               Trace("client" + std::to_string(client->index) + " " + what + " -> " +
                     (r.ok() ? std::to_string(r->status) + " " + std::to_string(r->bytes) + " B"
@@ -201,7 +211,7 @@ void World::DoRdmaGet(Client& c, Node& n, const std::string& key, bool ranged,
                 written = 0;
               }
               if (CheckRdmaAuth(*client, *node, st, what)) {
-                CheckRdmaFailure(*client, *node, st, what);
+                CheckRdmaFailure(*client, *node, st, what, resets);
                 CheckGetReply(what, mkey, invoke, offset, ranged, reply);
               }
               RdmaTimedOut(st);

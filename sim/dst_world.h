@@ -307,8 +307,14 @@ class World {
   bool UseRdma(Client& c) { return c.rdma_share > 0 && c.rdma_rng.NextDouble() < c.rdma_share; }
   bool CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st,
                      const std::string& what);
+  // `resets_at_start`: RdmaResets(c, n) when the request was started (see CheckRdmaFailure).
   void CheckRdmaFailure(const Client& c, const Node& n, const core::Status& st,
-                        const std::string& what);
+                        const std::string& what, uint64_t resets_at_start);
+  // How many connections client c has reset towards node n so far (its request timeouts:
+  // each moves the timed-out request's QP to the error state and drops it).
+  uint64_t RdmaResets(const Client& c, const Node& n) const {
+    return c.rdma.at(static_cast<size_t>(n.index))->stats().timeouts;
+  }
   // A DeadlineExceeded from the RDMA client (request_timeout): counts it.
   bool RdmaTimedOut(const core::Status& st) {
     if (st.code() != core::StatusCode::kDeadlineExceeded) return false;
