@@ -65,63 +65,10 @@ void FillPattern(char* dst, size_t n, uint64_t seed) {
   for (; i < n; ++i) dst[i] = static_cast<char>(rng.NextU64());
 }
 
-bool IsPipeline(const WorkloadConfig& w) {
-  return w.type == WorkloadConfig::Type::kIndexBuild || w.type == WorkloadConfig::Type::kPipeline;
-}
-
 std::string GiB(uint64_t bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.1f GiB", static_cast<double>(bytes) / static_cast<double>(1ull << 30));
   return buf;
-}
-
-// The segment layout of a pipeline workload, exactly as sim/world.cc derives it.
-struct SegmentPlan {
-  int64_t segments = 0;
-  int64_t segment_bytes = 0;
-  int64_t last_segment_bytes = 0;
-  int64_t total_read = 0;
-  int64_t max_write = 0;    // the largest write of one segment
-  int64_t total_write = 0;
-
-  int64_t ReadBytes(int64_t k) const { return k == segments - 1 ? last_segment_bytes : segment_bytes; }
-};
-
-int64_t WriteBytes(const WorkloadConfig& cfg, int64_t read_bytes) {
-  if (cfg.type == WorkloadConfig::Type::kPipeline) return cfg.write_size.count();
-  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(read_bytes) * cfg.index_ratio)));
-}
-
-SegmentPlan PlanSegments(const WorkloadConfig& cfg) {
-  SegmentPlan p;
-  if (cfg.type == WorkloadConfig::Type::kPipeline) {
-    p.segments = cfg.items;
-    p.segment_bytes = cfg.read_size.count();
-    p.last_segment_bytes = p.segment_bytes;
-  } else {
-    const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
-    const int64_t total = cfg.vectors * per_vec;
-    p.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
-    p.segments = (total + p.segment_bytes - 1) / p.segment_bytes;
-    p.last_segment_bytes = total - (p.segments - 1) * p.segment_bytes;
-  }
-  p.total_read = (p.segments - 1) * p.segment_bytes + p.last_segment_bytes;
-  p.max_write = std::max(WriteBytes(cfg, p.segment_bytes), WriteBytes(cfg, p.last_segment_bytes));
-  p.total_write = (p.segments - 1) * WriteBytes(cfg, p.segment_bytes) + WriteBytes(cfg, p.last_segment_bytes);
-  return p;
-}
-
-// The largest object size a GET/PUT stream asks for.
-uint64_t MaxObjectSize(const WorkloadConfig& w) {
-  const SizeDistribution& d = w.object_size;
-  switch (d.kind) {
-    case SizeDistribution::Kind::kFixed: return static_cast<uint64_t>(std::max<int64_t>(1, d.fixed.count()));
-    case SizeDistribution::Kind::kUniform: return static_cast<uint64_t>(std::max<int64_t>(1, d.max.count()));
-    case SizeDistribution::Kind::kLognormal:
-      // Four sigma above the median: larger draws are clamped (counted in clamped_sizes).
-      return static_cast<uint64_t>(std::max(1.0, std::min(static_cast<double>(d.median.count()) * std::exp(4 * d.sigma), 1073741824.0)));
-  }
-  return 1;
 }
 
 // What one client buffer slot must hold for a workload.
@@ -129,12 +76,6 @@ uint64_t SlotBytes(const WorkloadConfig& w) {
   if (!IsPipeline(w)) return MaxObjectSize(w);
   const SegmentPlan p = PlanSegments(w);
   return static_cast<uint64_t>(std::max(p.segment_bytes, p.max_write));
-}
-
-// Streams (= buffer slots) per client node of a workload, as sim/world.cc starts them.
-int64_t StreamsOf(const ScenarioConfig& c, const WorkloadConfig& w) {
-  if (IsPipeline(w) && w.build_on_gpu) return c.clients.node.gpus.count * w.streams;
-  return w.streams;
 }
 
 class ProtocolWorld {
@@ -749,7 +690,7 @@ void ProtocolWorld::NextSegment(Stream* s) {
   const int64_t k = w.next_segment++;
   const bool generic = cfg.type == WorkloadConfig::Type::kPipeline;
   const int64_t bytes = w.plan.ReadBytes(k);
-  const int64_t write_bytes = WriteBytes(cfg, bytes);
+  const int64_t write_bytes = SegmentWriteBytes(cfg, bytes);
   const double vectors = generic ? 0.0 : static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
   const int server = static_cast<int>(k % c_.storage.count);
   const Time t0 = runtime_.Now();

@@ -45,8 +45,7 @@ class World {
     std::vector<double> zipf_cdf;
     // index build (WorkloadTally::segments is the segment count)
     int64_t next_segment = 0;
-    int64_t segment_bytes = 0;
-    int64_t last_segment_bytes = 0;
+    SegmentPlan plan;
   };
 
   void Build();
@@ -369,16 +368,14 @@ void World::NextSegment(Stream* s) {
   }
   const int64_t k = w.next_segment++;
   const bool generic = cfg.type == WorkloadConfig::Type::kPipeline;
-  const int64_t bytes = k == w.segments - 1 ? w.last_segment_bytes : w.segment_bytes;
+  const int64_t bytes = w.plan.ReadBytes(k);
   const double vectors = generic ? 0.0 : static_cast<double>(bytes / (cfg.dimension * cfg.dtype_bytes));
   const int server = storage_first_ + static_cast<int>(k % c_.storage.count);
   const Buffer buf = cfg.build_on_gpu ? Buffer::kGpu : Buffer::kHost;
   const int gpu = cfg.build_on_gpu ? s->gpu : 0;
   const Time t0 = runtime_.Now();
   w.first_start = std::min(w.first_start, t0);
-  const int64_t index_bytes =
-      generic ? cfg.write_size.count()
-              : std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(bytes) * cfg.index_ratio)));
+  const int64_t index_bytes = SegmentWriteBytes(cfg, bytes);
   auto finish = [this, s, &w, t0, bytes, index_bytes] {
     const Time end = runtime_.Now();
     w.latencies_ps.push_back((end - t0).ps());
@@ -437,19 +434,10 @@ void World::StartWorkloads() {
       }
     }
     std::vector<Stream*> started;
-    if (cfg.type == WorkloadConfig::Type::kIndexBuild || cfg.type == WorkloadConfig::Type::kPipeline) {
-      if (cfg.type == WorkloadConfig::Type::kPipeline) {
-        w.segments = cfg.items;
-        w.segment_bytes = cfg.read_size.count();
-        w.last_segment_bytes = w.segment_bytes;
-      } else {
-        const int64_t total = cfg.vectors * cfg.dimension * cfg.dtype_bytes;
-        const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
-        w.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
-        w.segments = (total + w.segment_bytes - 1) / w.segment_bytes;
-        w.last_segment_bytes = total - (w.segments - 1) * w.segment_bytes;
-      }
-      const int64_t per_client = cfg.build_on_gpu ? c_.clients.node.gpus.count * cfg.streams : cfg.streams;
+    if (IsPipeline(cfg)) {
+      w.plan = PlanSegments(cfg);
+      w.segments = w.plan.segments;
+      const int64_t per_client = StreamsOf(c_, cfg);
       for (int64_t c = 0; c < c_.clients.count; ++c) {
         for (int64_t p = 0; p < per_client; ++p) {
           const int gpu = cfg.build_on_gpu ? static_cast<int>(p % c_.clients.node.gpus.count) : -1;

@@ -148,6 +148,52 @@ SimResult CollectResult(const RunRecord& run) {
   return r;
 }
 
+bool IsPipeline(const WorkloadConfig& w) {
+  return w.type == WorkloadConfig::Type::kIndexBuild || w.type == WorkloadConfig::Type::kPipeline;
+}
+
+int64_t SegmentWriteBytes(const WorkloadConfig& cfg, int64_t read_bytes) {
+  if (cfg.type == WorkloadConfig::Type::kPipeline) return cfg.write_size.count();
+  return std::max<int64_t>(1, static_cast<int64_t>(std::llround(static_cast<double>(read_bytes) * cfg.index_ratio)));
+}
+
+SegmentPlan PlanSegments(const WorkloadConfig& cfg) {
+  SegmentPlan p;
+  if (cfg.type == WorkloadConfig::Type::kPipeline) {
+    p.segments = cfg.items;
+    p.segment_bytes = cfg.read_size.count();
+    p.last_segment_bytes = p.segment_bytes;
+  } else {
+    const int64_t per_vec = cfg.dimension * cfg.dtype_bytes;
+    const int64_t total = cfg.vectors * per_vec;
+    p.segment_bytes = std::max<int64_t>(per_vec, cfg.segment_size.count() / per_vec * per_vec);
+    p.segments = (total + p.segment_bytes - 1) / p.segment_bytes;
+    p.last_segment_bytes = total - (p.segments - 1) * p.segment_bytes;
+  }
+  p.total_read = (p.segments - 1) * p.segment_bytes + p.last_segment_bytes;
+  p.max_write = std::max(SegmentWriteBytes(cfg, p.segment_bytes), SegmentWriteBytes(cfg, p.last_segment_bytes));
+  p.total_write =
+      (p.segments - 1) * SegmentWriteBytes(cfg, p.segment_bytes) + SegmentWriteBytes(cfg, p.last_segment_bytes);
+  return p;
+}
+
+uint64_t MaxObjectSize(const WorkloadConfig& w) {
+  const SizeDistribution& d = w.object_size;
+  switch (d.kind) {
+    case SizeDistribution::Kind::kFixed: return static_cast<uint64_t>(std::max<int64_t>(1, d.fixed.count()));
+    case SizeDistribution::Kind::kUniform: return static_cast<uint64_t>(std::max<int64_t>(1, d.max.count()));
+    case SizeDistribution::Kind::kLognormal:
+      return static_cast<uint64_t>(
+          std::max(1.0, std::min(static_cast<double>(d.median.count()) * std::exp(4 * d.sigma), 1073741824.0)));
+  }
+  return 1;
+}
+
+int64_t StreamsOf(const ScenarioConfig& c, const WorkloadConfig& w) {
+  if (IsPipeline(w) && w.build_on_gpu) return c.clients.node.gpus.count * w.streams;
+  return w.streams;
+}
+
 int64_t StreamsOnEndpoint(const ScenarioConfig& c, const models::Endpoint& ep) {
   int64_t n = 0;
   for (const WorkloadConfig& w : c.workloads) {

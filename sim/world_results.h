@@ -56,6 +56,40 @@ struct RunRecord {
 
 SimResult CollectResult(const RunRecord& run);
 
+// Workload planning both worlds share, so the two modes run the same workload.
+
+// index_build or pipeline: segments read, computed on and written back by each stream.
+bool IsPipeline(const WorkloadConfig& w);
+
+// The segment layout of a pipeline workload (IsPipeline). index_build: the vectors cut into
+// segments of whole vectors, segment_size rounded down (at least one vector), the last one
+// holding the rest; pipeline: `items` segments of read_size.
+struct SegmentPlan {
+  int64_t segments = 0;
+  int64_t segment_bytes = 0;
+  int64_t last_segment_bytes = 0;
+  int64_t total_read = 0;
+  int64_t max_write = 0;  // the largest write of one segment
+  int64_t total_write = 0;
+
+  // REQUIRES: 0 <= k < segments.
+  int64_t ReadBytes(int64_t k) const { return k == segments - 1 ? last_segment_bytes : segment_bytes; }
+};
+SegmentPlan PlanSegments(const WorkloadConfig& cfg);
+
+// What a segment of `read_bytes` writes back: the pipeline's write_size (0: nothing), or the
+// index, max(1, round(read_bytes * index_ratio)).
+int64_t SegmentWriteBytes(const WorkloadConfig& cfg, int64_t read_bytes);
+
+// The largest object a get/put workload asks for (>= 1): the fixed size, the uniform
+// maximum, or four sigma above the lognormal median (at most 1 GiB; protocol mode clamps
+// larger draws).
+uint64_t MaxObjectSize(const WorkloadConfig& w);
+
+// Streams of a workload per client node: a pipeline building on GPUs runs `streams` on
+// every GPU, anything else `streams`.
+int64_t StreamsOf(const ScenarioConfig& c, const WorkloadConfig& w);
+
 // Streams of one client node that move data through `ep`'s memory (ep.node is ignored): a
 // get/put workload's `streams` on its buffer (GPU buffers are GPU 0); an index build's or
 // pipeline's `streams` on every GPU when it builds on GPUs, else on host memory. Each such
