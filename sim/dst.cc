@@ -470,15 +470,16 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
                   : r.status().ToString()));
     done(std::move(r), how, usable);
   };
+  const uint64_t rid = next_rid_++;
   if (!n.up || Partitioned(c, n)) {
-    rt_->Post([checked = std::move(checked), up = n.up] {
-      checked(core::Status::Unavailable(up ? "connect timeout: partitioned"
-                                           : "connection refused: node down"),
-              Delivery::kRefused, false);
+    rt_->Post([this, rid, checked = std::move(checked), up = n.up]() mutable {
+      TellClient(rid, std::move(checked),
+                 core::Status::Unavailable(up ? "connect timeout: partitioned"
+                                              : "connection refused: node down"),
+                 Delivery::kRefused);
     });
     return;
   }
-  const uint64_t rid = next_rid_++;
   inflight_[rid] = InFlight{c.index, n.index, std::move(checked), std::move(late), false};
   n.transports.at(static_cast<size_t>(c.index))->Send(std::move(req), [this, rid, client, node](
                                                                            Reply r) {
@@ -491,10 +492,10 @@ void World::Send(Client& c, Node& n, proto::ClientRequest req, std::string what,
     if (it == inflight_.end() || it->second.timed_out) return;
     it->second.timed_out = true;
     ++result_.timeouts;
-    Done done = std::move(it->second.done);
-    done(core::Status::Unavailable("timeout: no reply within " +
-                                   std::to_string(kRequestTimeout.us() / 1000) + " ms"),
-         Delivery::kTimedOut, false);
+    TellClient(rid, std::move(it->second.done),
+               core::Status::Unavailable("timeout: no reply within " +
+                                         std::to_string(kRequestTimeout.us() / 1000) + " ms"),
+               Delivery::kTimedOut);
   });
 }
 
@@ -537,6 +538,10 @@ void World::Complete(uint64_t rid, Reply reply, Delivery how) {
   }
   Done done = std::move(it->second.done);
   inflight_.erase(it);
+  TellClient(rid, std::move(done), std::move(reply), how);
+}
+
+void World::TellClient(uint64_t rid, Done done, Reply reply, Delivery how) {
   // What the clients saw, in order: replays must see the same (the trace hash covers only
   // event times, not the bytes).
   uint64_t h = result_.history_hash ^ core::Mix64(rid) ^ static_cast<uint64_t>(how);

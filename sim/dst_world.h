@@ -262,6 +262,9 @@ class World {
   // The client's RDMA side (NIC at c.ip, one RdmaClient per node).
   void StartClientRdma(Client& c);
   void Complete(uint64_t rid, Reply reply, Delivery how);
+  // Every outcome a client sees (answered, cut, refused by a partition... or its own timeout)
+  // goes through here: folds it into the history hash, then runs `done`.
+  void TellClient(uint64_t rid, Done done, Reply reply, Delivery how);
   // The transport's reply to request `rid` reached the client: held until the node's drive
   // has done the I/O issued before the server replied, then lost if a partition cut the
   // pair, else delivered.
