@@ -366,7 +366,7 @@ void RdmaClient::Connect(int index) {
     return;
   }
   c.qp = std::move(qp).value();
-  old.reset();
+  DestroyQp(old);
   emu::QpAttr a;
   a.qp_state = emu::QpState::kInit;
   a.qp_access_flags = emu::kAccessLocalWrite | emu::kAccessRemoteWrite | emu::kAccessRemoteRead;
@@ -382,8 +382,8 @@ void RdmaClient::Connect(int index) {
 void RdmaClient::FailWaiting(int index, const core::Status& status) {
   Conn& c = *conns_[index];
   c.state = Conn::State::kDown;
-  c.qp.reset();
-  c.retired.clear();
+  DestroyQp(c.qp);
+  DestroyRetired(c);
   auto waiting = std::move(c.waiting);
   c.waiting.clear();
   for (auto& op : waiting) Finish(op, status);
@@ -456,7 +456,7 @@ void RdmaClient::OnConnectReply(int index, uint64_t generation,
     c.max_requests = ParseDecimal(*m).value_or(0);
   }
   c.state = Conn::State::kReady;
-  c.retired.clear();
+  DestroyRetired(c);
   ++stats_.connects;
   auto waiting = std::move(c.waiting);
   c.waiting.clear();
@@ -682,6 +682,47 @@ void RdmaClient::BreakConnectionForTesting(int index) {
 }
 
 emu::QueuePair* RdmaClient::QpForTesting(int index) { return conns_[index]->qp.get(); }
+
+namespace {
+
+void AddQpStats(emu::QpStats& to, const emu::QpStats& s) {
+  to.packets_sent += s.packets_sent;
+  to.packets_received += s.packets_received;
+  to.retransmitted_packets += s.retransmitted_packets;
+  to.timeouts += s.timeouts;
+  to.seq_naks_sent += s.seq_naks_sent;
+  to.seq_naks_received += s.seq_naks_received;
+  to.rnr_naks_sent += s.rnr_naks_sent;
+  to.rnr_naks_received += s.rnr_naks_received;
+  to.duplicates_received += s.duplicates_received;
+  to.acks_sent += s.acks_sent;
+  to.acks_received += s.acks_received;
+  to.dropped_packets += s.dropped_packets;
+}
+
+}  // namespace
+
+void RdmaClient::DestroyQp(std::unique_ptr<emu::QueuePair>& qp) {
+  if (!qp) return;
+  AddQpStats(stats_.destroyed_qps, qp->stats());
+  qp.reset();
+}
+
+void RdmaClient::DestroyRetired(Conn& c) {
+  for (auto& qp : c.retired) DestroyQp(qp);
+  c.retired.clear();
+}
+
+emu::QpStats RdmaClient::QpCounters() const {
+  emu::QpStats total = stats_.destroyed_qps;
+  for (const auto& c : conns_) {
+    if (c->qp) AddQpStats(total, c->qp->stats());
+    for (const auto& qp : c->retired) {
+      if (qp) AddQpStats(total, qp->stats());
+    }
+  }
+  return total;
+}
 
 core::Result<emu::NodeAddress> ClientRdmaAddress(std::string_view spec,
                                                  std::string_view server_host, int pid) {

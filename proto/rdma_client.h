@@ -107,6 +107,9 @@ struct RdmaClientStats {
   uint64_t retries = 0;         // requests retried on a new QP
   uint64_t failures = 0;        // callbacks with an error
   uint64_t timeouts = 0;        // requests that hit request_timeout
+  // The summed counters of the QPs this client has destroyed: dropped after a failure,
+  // replaced after a conflict, or given up on. RdmaClient::QpCounters adds the live ones.
+  emu::QpStats destroyed_qps;
 };
 
 struct ByteRange {
@@ -166,6 +169,10 @@ class RdmaClient {
   // Moves connection `index`'s QP to the error state, as a NIC failure would (tests).
   void BreakConnectionForTesting(int index);
   emu::QueuePair* QpForTesting(int index);
+  // Every QP's counters over the client's life: stats().destroyed_qps plus the QPs that
+  // exist now (connected, or dropped and not yet destroyed). Packets lost on a QP that was
+  // later dropped still show here (as its sequence NAKs and duplicates).
+  emu::QpStats QpCounters() const;
 
  private:
   struct Op;
@@ -185,6 +192,9 @@ class RdmaClient {
   void OnReply(std::shared_ptr<Op> op, int index, uint64_t generation,
                core::Result<ClientResponse> reply);
   void DropConnection(int index);
+  // Destroys `qp` (if any) after adding its counters to stats_.destroyed_qps.
+  void DestroyQp(std::unique_ptr<emu::QueuePair>& qp);
+  void DestroyRetired(Conn& c);
   void ViaHttp(std::shared_ptr<Op> op);
   void Finish(const std::shared_ptr<Op>& op, core::Result<RdmaResult> result);
   // Arms op's request_timeout (if any).

@@ -906,12 +906,10 @@ ProtocolRun ProtocolWorld::Run(const RunOptions& options) {
         stats_.rdma_connects += link->client->stats().connects;
         stats_.http_fallbacks += link->client->stats().http_fallbacks;
         // The client's QPs are the responders of the server's WRITEs and READs: lost packets
-        // show there as sequence NAKs sent and duplicates received (go-back-N resends).
-        for (int q = 0; q < link->connections; ++q) {
-          if (emu::QueuePair* qp = link->client->QpForTesting(q)) {
-            stats_.recovery_events += qp->stats().seq_naks_sent + qp->stats().duplicates_received;
-          }
-        }
+        // show there as sequence NAKs sent and duplicates received (go-back-N resends), on
+        // every QP the client had, dropped ones included.
+        const emu::QpStats qs = link->client->QpCounters();
+        stats_.recovery_events += qs.seq_naks_sent + qs.duplicates_received;
       }
     }
   }

@@ -537,6 +537,33 @@ TEST(RdmaClient, ReconnectsAfterAQpError) {
   EXPECT_EQ(w.rdma_server_->connection_count(), 1u);
 }
 
+TEST(RdmaClient, QpCountersKeepTheDroppedQps) {
+  World w({.seed = 18});
+  ASSERT_TRUE(w.MakeBucket().ok());
+  RdmaBuffer& buf = w.Buffer(300000);
+  const std::string data = Pattern(300000, 18);
+  std::memcpy(buf.data(), data.data(), data.size());
+  ASSERT_TRUE(w.Put("obj", buf, 0, data.size()).ok());
+  // The server READ the object from the client's QP: its READ responses count there.
+  const emu::QpStats first = w.client_->QpCounters();
+  EXPECT_GT(first.packets_sent, 0u) << "seed 18";
+  EXPECT_EQ(w.client_->stats().destroyed_qps.packets_sent, 0u);
+  w.client_->BreakConnectionForTesting(0);
+  auto get = w.Get("obj", buf);
+  ASSERT_TRUE(get.ok()) << get.status().ToString() << " (seed 18)";
+  ASSERT_EQ(w.client_->stats().reconnects, 1u);
+  // The broken QP is gone, its counters are not: the client summed them when it destroyed it.
+  const emu::QpStats& gone = w.client_->stats().destroyed_qps;
+  EXPECT_GE(gone.packets_sent, first.packets_sent) << "seed 18";
+  EXPECT_GE(gone.packets_received, first.packets_received) << "seed 18";
+  const emu::QpStats& now = w.client_->QpForTesting(0)->stats();
+  EXPECT_GT(now.packets_received, 0u) << "seed 18";  // the GET's WRITE landed on the new QP
+  const emu::QpStats all = w.client_->QpCounters();
+  EXPECT_EQ(all.packets_sent, gone.packets_sent + now.packets_sent);
+  EXPECT_EQ(all.packets_received, gone.packets_received + now.packets_received);
+  EXPECT_EQ(all.acks_sent, gone.acks_sent + now.acks_sent);
+}
+
 TEST(RdmaClient, ServerWithoutRdma) {
   {
     World w({.seed = 17, .server_rdma = false});

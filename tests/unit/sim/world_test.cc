@@ -183,7 +183,11 @@ TEST(WorldTest, MaxTimeStopsAnOpenEndedRun) {
 }
 
 TEST(WorldTest, DurationBoundedStreamsStopIssuing) {
-  const SimResult r = RunScenario(Load(kPair, {"workloads.0.duration=500ms", "workloads.0.requests=null"}));
+  // kPair without its request count (the loader rejects `requests=null`: leave the key out).
+  std::string text = kPair;
+  const std::string count = "    requests: 10\n";
+  text.replace(text.find(count), count.size(), "    duration: 500ms\n");
+  const SimResult r = RunScenario(Load(text));
   // Issued while t < 500 ms: requests starting at 0, 80.004, ..., 480.024 ms -> 7 requests.
   EXPECT_EQ(r.requests, 7);
 }
