@@ -9,6 +9,7 @@
 #include <memory>
 #include <cstdio>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include <CLI/CLI.hpp>
@@ -34,6 +35,17 @@ struct SimOptions {
   std::string fidelity;  // flow | packet
   std::string payload;   // real | phantom
   std::string loss;      // packet fidelity: drop probability
+
+  // The --sets the flags above stand for, each with the flag as the user typed it (so an
+  // error about the value names the flag, not a --set the user never wrote).
+  std::vector<std::pair<std::string, std::string>> FlagSets() const {
+    std::vector<std::pair<std::string, std::string>> out;
+    if (!protocol.empty()) out.emplace_back("protocol.mode=" + protocol, "--protocol " + protocol);
+    if (!fidelity.empty()) out.emplace_back("protocol.fidelity=" + fidelity, "--fidelity " + fidelity);
+    if (!payload.empty()) out.emplace_back("protocol.payload=" + payload, "--payload " + payload);
+    if (!loss.empty()) out.emplace_back("protocol.loss=" + loss, "--loss " + loss);
+    return out;
+  }
 };
 
 // A progress bar with ETA on stderr, only on a terminal and only once a run has taken
@@ -153,7 +165,14 @@ int RunProtocol(const SimOptions& o, const sim::ScenarioConfig& cfg, sim::SimRes
 int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimResult* out,
            bool quiet) {
   auto cfg = sim::LoadScenarioFile(o.scenario, sets);
-  if (!cfg.ok()) return Fail(cfg.status().message(), 2);
+  if (!cfg.ok()) {
+    std::string msg = cfg.status().message();
+    for (const auto& [set, flag] : o.FlagSets()) {
+      const std::string prefix = "--set " + set + ":";
+      if (msg.starts_with(prefix)) msg = flag + ":" + msg.substr(prefix.size());
+    }
+    return Fail(msg, 2);
+  }
   if (cfg->protocol.mode != sim::ProtocolConfig::Mode::kModelled) return RunProtocol(o, cfg.value(), out, quiet);
   ProgressBar bar(!o.no_progress && !quiet);
   sim::RunOptions ro;
@@ -181,10 +200,7 @@ int RunOne(const SimOptions& o, const std::vector<std::string>& sets, sim::SimRe
 int RunSim(const SimOptions& o) {
   std::vector<std::string> sets = o.sets;
   if (o.seed >= 0) sets.push_back("seed=" + std::to_string(o.seed));
-  if (!o.protocol.empty()) sets.push_back("protocol.mode=" + o.protocol);
-  if (!o.fidelity.empty()) sets.push_back("protocol.fidelity=" + o.fidelity);
-  if (!o.payload.empty()) sets.push_back("protocol.payload=" + o.payload);
-  if (!o.loss.empty()) sets.push_back("protocol.loss=" + o.loss);
+  for (const auto& fs : o.FlagSets()) sets.push_back(fs.first);
   if (o.sweeps.empty()) {
     sim::SimResult r;
     return RunOne(o, sets, &r, false);

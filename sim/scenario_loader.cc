@@ -648,6 +648,10 @@ core::Result<ScenarioConfig> Load(const std::string& text, const std::string& na
     } catch (const YAML::Exception& e) {
       return core::Status::InvalidArgument("--set " + o + ": " + e.msg);
     }
+    if (!ov.value.IsDefined() || ov.value.IsNull()) {
+      // Leaving the value out would silently mean "the default": say so instead.
+      return core::Status::InvalidArgument("--set " + o + ": no value (to use the default, leave the key out)");
+    }
     table[o.substr(0, eq)] = std::move(ov);
   }
   try {

@@ -44,9 +44,15 @@ err=$("$bin" sim "$src/scenarios/quickstart.yaml" --protocol rael 2>&1 >/dev/nul
 [[ $err == "s3rdma: error: "*"rael"* ]] || fail "bad --protocol: '$err'"
 err=$("$bin" sim "$src/scenarios/quickstart.yaml" --protocol real --loss 0.1 2>&1 >/dev/null); rc=$?
 [ "$rc" -eq 2 ] || fail "--loss without packet fidelity: exit $rc"
-[[ $err == *"protocol.loss needs protocol.fidelity: packet"* ]] || fail "--loss message: '$err'"
-printf 'protocol: {mode: real, fidelty: packet}\n' >>"$tmp/q.yaml"
-err=$("$bin" sim "$tmp/q.yaml" 2>&1 >/dev/null); rc=$?
+[[ $err == *"--loss 0.1: protocol.loss needs protocol.fidelity: packet"* ]] || fail "--loss message: '$err'"
+sed 's/^transport: rdma$/transport: rdma\nprotocol: {mode: real, fidelty: packet}/' \
+    "$src/scenarios/quickstart.yaml" >"$tmp/bad.yaml"
+err=$("$bin" sim "$tmp/bad.yaml" 2>&1 >/dev/null); rc=$?
 [ "$rc" -eq 2 ] || fail "bad protocol key: exit $rc"
 [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "bad key: not one line: $err"
+[[ $err == *"bad.yaml:"*": unknown key 'fidelty' in protocol (did you mean 'fidelity'?)" ]] || fail "bad key: '$err'"
+printf 'protocol: modelled\n' >>"$tmp/q.yaml"
+err=$("$bin" sim "$tmp/q.yaml" 2>&1 >/dev/null); rc=$?
+[ "$rc" -eq 2 ] || fail "repeated protocol key: exit $rc"
+[[ $err == *"duplicate key 'protocol' (first at line "* ]] || fail "repeated key: '$err'"
 echo "sim_cli: ok"

@@ -154,6 +154,9 @@ TEST(ScenarioLoaderTest, SetErrorsNameTheSet) {
   EXPECT_EQ(LoadError(kBase, {"cluster.storage.cont=3"}),
             "--set cluster.storage.cont=3: unknown key 'cont' in cluster.storage (did you mean 'count'?)");
   EXPECT_EQ(LoadError(kBase, {"transport"}), "--set transport: expected path=value");
+  EXPECT_EQ(LoadError(kBase, {"protocol="}), "--set protocol=: no value (to use the default, leave the key out)");
+  EXPECT_EQ(LoadError(kBase, {"cluster.storage.count=~"}),
+            "--set cluster.storage.count=~: no value (to use the default, leave the key out)");
   EXPECT_EQ(LoadError(kBase, {"nosuch.deep.key=1"}), "--set nosuch.deep.key=1: no such key 'nosuch.deep.key'");
   EXPECT_EQ(LoadError(kBase, {"definitions.node.cpu.cores=2"}),
             "--set definitions.node.cpu.cores=2: definitions are only anchors and are not read; set "
