@@ -129,15 +129,32 @@ TEST(ProtocolWorldTest, PacketFidelityRecoversFromLossAndChecksBytes) {
   EXPECT_GT(clean.result.makespan, core::Duration::Zero());
   EXPECT_LT(clean.result.makespan, p.result.makespan);  // loss costs time
   // Without loss the packet model agrees with modelled mode on throughput, for objects
-  // large enough that the lockstep rounds of max-min sharing do not dominate (with 256 KiB
-  // GETs FIFO links finish some requests early and overlap their fixed latencies with other
-  // transfers: +13%; docs/protocol-mode.md, "Agreement", item 3).
+  // large enough that the lockstep rounds of max-min sharing do not dominate (measured
+  // +0.1% with 1 MiB GETs; the 256 KiB gap is KnownGapPacketFidelitySmallGets).
   const ScenarioConfig big = Load(kSmall, {"workloads.0.requests=2"});
   const ProtocolRun packets = MustRun(big, ProtocolOptions{NetworkFidelity::kPacket, false, {}});
   const SimResult m = RunScenario(big);
   EXPECT_EQ(packets.stats.requests_ok, 3 * 4 * 2) << packets.stats.first_error;
-  EXPECT_NEAR(packets.result.aggregate_bps / m.aggregate_bps, 1.0, 0.10) << "seed " << big.seed;
+  EXPECT_NEAR(packets.result.aggregate_bps / m.aggregate_bps, 1.0, kTolerance) << "seed " << big.seed;
 }
+
+// The known gaps between the modes (docs/protocol-mode.md, "Agreement with modelled mode",
+// items 1 and 2), pinned at what they measure (+-3 points) so that a change to either mode
+// that moves them -- closing the gap or widening it -- fails here and gets the document
+// updated, instead of hiding under a loose tolerance.
+constexpr double kGapTolerance = 0.03;
+
+TEST(ProtocolWorldTest, KnownGapPacketFidelitySmallGets) {
+  // 256 KiB GETs at packet fidelity: FIFO links finish some requests early and overlap their
+  // fixed latencies with other transfers, which max-min sharing's lockstep rounds do not.
+  // Measured +13.1% throughput against modelled mode (docs/protocol-mode.md item 2).
+  const ScenarioConfig c = Load(kSmall, {"workloads.0.requests=2", "workloads.0.object_size=256KiB"});
+  const ProtocolRun p = MustRun(c, ProtocolOptions{NetworkFidelity::kPacket, false, {}});
+  const SimResult m = RunScenario(c);
+  EXPECT_EQ(p.stats.requests_ok, 3 * 4 * 2) << p.stats.first_error << " (seed " << c.seed << ")";
+  EXPECT_NEAR(p.result.aggregate_bps / m.aggregate_bps, 1.131, kGapTolerance) << "seed " << c.seed;
+}
+
 
 TEST(ProtocolWorldTest, PhantomPayloadsMoveSizesOnly) {
   // 64 MiB objects x 12 streams on 3 clients: 2.3 GiB of buffers that are never allocated.
@@ -227,6 +244,23 @@ TEST(ProtocolWorldTest, IndexBuildOverRdmaAgreesWithModelledMode) {
     EXPECT_EQ(p.stats.flows, 2u * 96u) << what;
     EXPECT_EQ(p.stats.http_body_flows, 0u) << what;
   }
+}
+
+TEST(ProtocolWorldTest, KnownGapMultiGpuIndexBuildOnThreeServers) {
+  // 2 clients x 2 GPUs on 3 servers, 24 segments: each GPU's two pipelines stay in phase in
+  // the real run, so it ends about one shared build later than the model. Measured -6.6%
+  // throughput (real and phantom payloads alike; -2.2% at 96 segments, see
+  // IndexBuildOverRdmaAgreesWithModelledMode); docs/protocol-mode.md item 1.
+  const ScenarioConfig c = Load(kIndexBuild);
+  const SimResult m = RunScenario(c);
+  ASSERT_EQ(m.workloads.size(), 1u);
+  ASSERT_EQ(m.workloads[0].segments, 24);
+  ProtocolOptions po;
+  po.phantom_payloads = true;
+  const ProtocolRun p = MustRun(c, po);
+  EXPECT_EQ(p.stats.requests_ok, 2 * 24) << p.stats.first_error << " (seed " << c.seed << ")";
+  EXPECT_EQ(p.result.bytes, m.bytes);
+  EXPECT_NEAR(p.result.aggregate_bps / m.aggregate_bps, 0.934, kGapTolerance) << "seed " << c.seed;
 }
 
 TEST(ProtocolWorldTest, FailedRequestsMoveNoBytes) {
