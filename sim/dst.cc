@@ -151,7 +151,8 @@ void World::Build() {
     d.read = Duration::Microseconds(static_cast<int64_t>(10 + drive_rng_.Below(71)));
     d.append = Duration::Microseconds(static_cast<int64_t>(1 + drive_rng_.Below(5)));
     d.sync = Duration::Microseconds(static_cast<int64_t>(20 + drive_rng_.Below(181)));
-    d.bytes_per_second = 1e9 * (1 + 2 * drive_rng_.NextDouble());
+    d.rate = core::DataRate::BytesPerSecond(
+        static_cast<int64_t>(1'000'000'000 + drive_rng_.Below(2'000'000'001)));
     n.fs->AttachDrive(*rt_, d);
   }
   slow_drives_ = any_fs && drive_rng_.Bernoulli(0.5);
@@ -417,12 +418,14 @@ void World::ScheduleSlowDrive() {
     // 10x to 1000x (log-uniform) for 1-40 ms: SSD garbage collection up to a failing disk
     // (an fsync of 20 us - 200 ms). The backlog of a worst period drains in a few seconds,
     // inside the quiet phase's 10 s.
-    const double factor = std::pow(10.0, 1.0 + 2.0 * drive_rng_.NextDouble());
+    const auto factor =
+        static_cast<int64_t>(std::llround(std::pow(10.0, 1.0 + 2.0 * drive_rng_.NextDouble())));
     const auto span = Duration::Microseconds(static_cast<int64_t>(1000 + drive_rng_.Below(39000)));
     n.fs->SlowDown(factor, rt_->Now() + span);
     ++result_.slow_drive_periods;
     char line[128];
-    std::snprintf(line, sizeof(line), "SLOW DRIVE node%d: %.0fx for %lld us", n.index, factor,
+    std::snprintf(line, sizeof(line), "SLOW DRIVE node%d: %lldx for %lld us", n.index,
+                  static_cast<long long>(factor),
                   static_cast<long long>(span.us()));
     Trace(line);
     ScheduleSlowDrive();

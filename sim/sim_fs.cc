@@ -86,14 +86,14 @@ SimFs::SimFs(uint64_t seed)
 SimFs::~SimFs() = default;
 
 void SimFs::AttachDrive(const core::Runtime& runtime, const SimDrive& drive) {
-  S3_CHECK(drive.bytes_per_second > 0);
+  S3_CHECK(drive.rate.bps() > 0);
   drive_rt_ = &runtime;
   drive_ = drive;
   busy_until_ = runtime.Now();
 }
 
-void SimFs::SlowDown(double factor, core::Time until) {
-  S3_CHECK(factor >= 1.0);
+void SimFs::SlowDown(int64_t factor, core::Time until) {
+  S3_CHECK(factor >= 1);
   slow_factor_ = factor;
   slow_until_ = until;
   ++stats_.slow_periods;
@@ -102,11 +102,10 @@ void SimFs::SlowDown(double factor, core::Time until) {
 void SimFs::Charge(core::Duration base, uint64_t bytes) {
   if (drive_rt_ == nullptr) return;
   const core::Time now = drive_rt_->Now();
-  core::Duration cost = base + core::Duration::Picoseconds(static_cast<int64_t>(
-                                   static_cast<double>(bytes) * 1e12 / drive_.bytes_per_second));
+  core::Duration cost =
+      base + drive_.rate.TransmitTime(core::Bytes(static_cast<int64_t>(bytes)));
   if (now < slow_until_) {
-    cost = core::Duration::Picoseconds(
-        static_cast<int64_t>(static_cast<double>(cost.ps()) * slow_factor_));
+    cost = cost * slow_factor_;
     ++stats_.slowed_calls;
   }
   const core::Time start = std::max(now, busy_until_);

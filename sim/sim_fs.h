@@ -48,6 +48,7 @@
 #include "core/rng.h"
 #include "core/runtime.h"
 #include "core/time.h"
+#include "core/units.h"
 #include "proto/fs_env.h"
 
 namespace s3rdma::sim {
@@ -58,13 +59,13 @@ struct SimFsFaults {
 };
 
 // Service times of one drive (an NVMe SSD by default). A call costs its fixed latency plus
-// its bytes at `bytes_per_second` (appends and reads).
+// its bytes at `rate` (appends and reads).
 struct SimDrive {
   core::Duration metadata = core::Duration::Microseconds(5);  // create, mkdir, rename, unlink, list
   core::Duration read = core::Duration::Microseconds(10);
   core::Duration append = core::Duration::Microseconds(2);
   core::Duration sync = core::Duration::Microseconds(50);  // Sync and SyncDir
-  double bytes_per_second = 2e9;
+  core::DataRate rate = core::DataRate::BytesPerSecond(2'000'000'000);
 };
 
 // What one Crash() did.
@@ -103,7 +104,7 @@ class SimFs final : public proto::FsEnv {
   void AttachDrive(const core::Runtime& runtime, const SimDrive& drive);
   // A slow drive: calls issued before `until` cost `factor` (>= 1) times their time, as an
   // SSD under garbage collection or a failing disk does. Replaces a current slow period.
-  void SlowDown(double factor, core::Time until);
+  void SlowDown(int64_t factor, core::Time until);
   // Ends the slow period now (the quiet phase); queued work keeps its cost.
   void EndSlowDown() { slow_until_ = core::Time::Zero(); }
   // When the drive has done all the I/O issued at or before `t` (t itself if none was
@@ -199,7 +200,7 @@ class SimFs final : public proto::FsEnv {
   const core::Runtime* drive_rt_ = nullptr;
   SimDrive drive_;
   core::Time busy_until_;
-  double slow_factor_ = 1.0;
+  int64_t slow_factor_ = 1;
   core::Time slow_until_;
   // Issue time -> busy_until_ after the calls issued then (for IdleAt), recent ones only.
   std::map<core::Time, core::Time> idle_history_;

@@ -307,7 +307,7 @@ TEST(SimFsTest, DriveQueuesCallsAndSlowPeriodsMultiplyTheirCost) {
   d.metadata = core::Duration::Microseconds(5);
   d.append = core::Duration::Microseconds(2);
   d.sync = core::Duration::Microseconds(50);
-  d.bytes_per_second = 1e9;  // 1 byte per ns
+  d.rate = core::DataRate::BytesPerSecond(1'000'000'000);  // 1 byte per ns
   fs.AttachDrive(rt, d);
   const core::Time t0 = rt.Now();
   EXPECT_EQ(fs.IdleAt(t0), t0);  // nothing issued
