@@ -20,7 +20,7 @@ namespace {
 
 struct DstCliOptions {
   std::string seeds;
-  int64_t seed = -1;
+  std::string seed;  // parsed by ParseU64: CLI11's range check prints a 300-digit bound
   int64_t ops = 200;
   std::string plant;
   bool first_failure = false;
@@ -28,6 +28,7 @@ struct DstCliOptions {
   bool list_plants = false;
 };
 
+// A seed: decimal digits only, at most 19 of them (so it fits a uint64_t).
 bool ParseU64(const std::string& s, uint64_t& out) {
   if (s.empty() || s.size() > 19) return false;
   out = 0;
@@ -47,14 +48,19 @@ int RunDst(const DstCliOptions& o) {
     return 0;
   }
   uint64_t first = 0, last = 0;
-  if (o.seed >= 0 && !o.seeds.empty()) return Fail("give --seed or --seeds, not both", 2);
-  if (o.seed >= 0) {
-    first = last = static_cast<uint64_t>(o.seed);
+  if (!o.seed.empty() && !o.seeds.empty()) return Fail("give --seed or --seeds, not both", 2);
+  if (!o.seed.empty()) {
+    if (!ParseU64(o.seed, first)) {
+      return Fail("--seed must be an integer 0..9999999999999999999 (got '" + o.seed + "')", 2);
+    }
+    last = first;
   } else if (!o.seeds.empty()) {
     const size_t dots = o.seeds.find("..");
     if (dots == std::string::npos || !ParseU64(o.seeds.substr(0, dots), first) ||
         !ParseU64(o.seeds.substr(dots + 2), last) || first > last) {
-      return Fail("--seeds must be A..B with integers A <= B (got '" + o.seeds + "')", 2);
+      return Fail("--seeds must be A..B with integers 0 <= A <= B <= 9999999999999999999 (got '" +
+                      o.seeds + "')",
+                  2);
     }
   } else {
     return Fail("give --seed S or --seeds A..B", 2);
@@ -169,8 +175,7 @@ void AddDstCommand(CLI::App& app, CommandRunner& run) {
       "dst", "Deterministic simulation testing: random worlds with crashes, I/O errors and "
              "clock skew run the real S3 server, checked against a model (docs/dst.md)");
   sub->add_option("--seeds", o->seeds, "Seed range A..B (inclusive)");
-  sub->add_option("--seed", o->seed, "One seed: replay it exactly (prints the trace hash)")
-      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--seed", o->seed, "One seed: replay it exactly (prints the trace hash)");
   sub->add_option("--ops", o->ops, "Client operations per seed (default 200)");
   sub->add_option("--plant", o->plant, "Switch on a planted bug (see --list-plants)");
   sub->add_flag("--first-failure", o->first_failure, "Stop at the first failing seed");
