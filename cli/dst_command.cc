@@ -82,7 +82,7 @@ int RunDst(const DstCliOptions& o) {
   uint64_t runs = 0, failed = 0, ops = 0, requests = 0, acked = 0, unknown = 0, reads = 0,
            skew = 0, crashes = 0, partitions = 0, io_errors = 0, events = 0, rdma_ops = 0,
            rdma_ok = 0, rdma_reconnects = 0, fabric_faults = 0, flap_drops = 0, slow_periods = 0,
-           timeouts = 0, client_crashes = 0, rdma_excused = 0;
+           timeouts = 0, client_crashes = 0, rdma_excused = 0, rdma_after_reset = 0;
   double max_drive_wait_ms = 0;
   const auto wall_start = std::chrono::steady_clock::now();
   const std::clock_t cpu_start = std::clock();
@@ -104,6 +104,7 @@ int RunDst(const DstCliOptions& o) {
     rdma_ok += r.rdma_ok;
     rdma_reconnects += r.rdma_reconnects;
     rdma_excused += r.rdma_excused_failures;
+    rdma_after_reset += r.rdma_checked_after_reset;
     fabric_faults += r.fabric_faults;
     flap_drops += r.flap_drops;
     slow_periods += r.slow_drive_periods;
@@ -144,7 +145,8 @@ int RunDst(const DstCliOptions& o) {
               "%llu crashes, %llu client crashes, %llu partitions, %llu injected I/O errors, "
               "%llu slow-drive periods "
               "(longest drive queue wait %.1f ms, %llu client timeouts); RDMA %llu/%llu ok, "
-              "%llu reconnects, %llu transfer failures excused by client resets, %llu fabric faults, %llu flap drops; %llu events; %.2f s wall, "
+              "%llu reconnects, %llu transfer failures excused by client resets (%llu requests checked "
+              "after one), %llu fabric faults, %llu flap drops; %llu events; %.2f s wall, "
               "%.1f seeds/s (%.2f s CPU, %.1f seeds per CPU second)\n",
               static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
               o.plant.empty() ? "" : ", planted ", o.plant.c_str(),
@@ -161,6 +163,7 @@ int RunDst(const DstCliOptions& o) {
               static_cast<unsigned long long>(rdma_ops),
               static_cast<unsigned long long>(rdma_reconnects),
               static_cast<unsigned long long>(rdma_excused),
+              static_cast<unsigned long long>(rdma_after_reset),
               static_cast<unsigned long long>(fabric_faults),
               static_cast<unsigned long long>(flap_drops), static_cast<unsigned long long>(events), wall, wall > 0 ? runs / wall : 0.0, cpu,
               cpu > 0 ? runs / cpu : 0.0);

@@ -61,6 +61,8 @@ struct DstResult {
   uint64_t rdma_reconnects = 0;    // client QPs dropped and reconnected (crashes, stale QPs)
   uint64_t rdma_excused_failures = 0;  // RDMATransferFailed on a request in flight when its
                                        // client reset a connection to that node (a timeout)
+  uint64_t rdma_checked_after_reset = 0;  // answered RDMA requests held to rdma-transfer although
+                                          // their client had reset a QP to that node before
   uint64_t fabric_faults = 0;      // packets dropped, duplicated, reordered or corrupted
   uint64_t flap_drops = 0;         // packets dropped by link flaps
   uint64_t slow_drive_periods = 0;  // a node's drive slowed down for a while

@@ -96,17 +96,21 @@ bool World::CheckRdmaAuth(const Client& c, const Node& n, const core::Status& st
 // answered RDMATransferFailed therefore means the server itself broke the transfer.
 void World::CheckRdmaFailure(const Client& c, const Node& n, const core::Status& st,
                              const std::string& what, uint64_t resets_at_start) {
+  // A client that timed out a request reset that request's QP itself: the transfers in
+  // flight on it then fail (and are retried once, possibly onto a QP the next timeout
+  // resets). So a failure is excused only if this client reset a connection to this node
+  // while the request was in flight; the RdmaClient does not say which QP a request used,
+  // so any of the pair's connections counts. Requests started after the reset are held to
+  // the invariant again.
+  const uint64_t resets = RdmaResets(c, n);
+  const bool reset_meanwhile = resets > resets_at_start;
+  // Counted: the requests an "any reset excuses the pair for good" rule would skip.
+  if (resets > 0 && !reset_meanwhile) ++result_.rdma_checked_after_reset;
   // The client reports the server's error as "<code>: <message>" (its Status code is the
   // HTTP class), so the code is matched in the message.
   if (!st.ok() && (proto::IsRdmaError(st, proto::kErrRdmaTransferFailed) ||
                    st.message().rfind(proto::kErrRdmaTransferFailed, 0) == 0)) {
-    // A client that timed out a request reset that request's QP itself: the transfers in
-    // flight on it then fail (and are retried once, possibly onto a QP the next timeout
-    // resets). So a failure is excused only if this client reset a connection to this node
-    // while the request was in flight; the RdmaClient does not say which QP a request used,
-    // so any of the pair's connections counts. Requests started after the reset are held
-    // to the invariant again.
-    if (RdmaResets(c, n) > resets_at_start) {
+    if (reset_meanwhile) {
       ++result_.rdma_excused_failures;
       return;
     }
