@@ -1,11 +1,12 @@
 #include "proto/hash.h"
 
 #include <array>
-#include <cstring>
 #include <memory>
 
 #include <openssl/crypto.h>
+#include <openssl/core_names.h>
 #include <openssl/evp.h>
+#include <openssl/params.h>
 #include <zlib.h>
 
 #include "core/check.h"
@@ -94,36 +95,43 @@ std::string Sha256(std::string_view data) {
   return std::string(reinterpret_cast<char*>(out), len);
 }
 
-// RFC 2104 over SHA-256 with the pre-fetched digest (see Sha256Md): H((K^opad) || H((K^ipad)
-// || data)), K zero-padded to the 64-byte block (hashed first if longer). Checked against
-// RFC 4231 vectors in hash_test.
+namespace {
+struct MacCtxFree {
+  void operator()(EVP_MAC_CTX* c) const { EVP_MAC_CTX_free(c); }
+};
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, MacCtxFree>;
+
+// OpenSSL's HMAC with SHA-256, fetched and configured once per thread: EVP_MAC_init with a
+// new key and no parameters re-keys the context and keeps its digest, so a call costs the
+// hashing only (HMAC() would fetch the MAC and the digest by name every time).
+EVP_MAC_CTX* HmacSha256Ctx() {
+  thread_local const MacCtx ctx = [] {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    S3_CHECK(mac != nullptr);
+    MacCtx c(EVP_MAC_CTX_new(mac));
+    EVP_MAC_free(mac);  // the context holds its own reference
+    S3_CHECK(c != nullptr);
+    char digest[] = "SHA256";
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
+    S3_CHECK(EVP_MAC_CTX_set_params(c.get(), params) == 1);
+    return c;
+  }();
+  return ctx.get();
+}
+}  // namespace
+
 std::string HmacSha256(std::string_view key, std::string_view data) {
-  constexpr size_t kBlock = 64;
-  unsigned char k[kBlock] = {};
-  unsigned int len = 0;
-  EVP_MD_CTX* ctx = ScratchCtx();
-  if (key.size() > kBlock) {
-    OneShot(ctx, key, k, &len);
-  } else if (!key.empty()) {
-    std::memcpy(k, key.data(), key.size());
-  }
-  unsigned char pad[kBlock];
-  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x36;
-  unsigned char inner[EVP_MAX_MD_SIZE];
-  S3_CHECK(EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx, pad, kBlock) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx, data.data(), data.size()) == 1);
-  S3_CHECK(EVP_DigestFinal_ex(ctx, inner, &len) == 1);
-  for (size_t i = 0; i < kBlock; ++i) pad[i] = k[i] ^ 0x5c;
+  EVP_MAC_CTX* ctx = HmacSha256Ctx();
+  // HMAC keys may be empty; OpenSSL wants a non-null pointer even then.
+  static const unsigned char kNoKey = 0;
+  const auto* k = key.empty() ? &kNoKey : reinterpret_cast<const unsigned char*>(key.data());
+  S3_CHECK(EVP_MAC_init(ctx, k, key.size(), nullptr) == 1);
+  S3_CHECK(EVP_MAC_update(ctx, reinterpret_cast<const unsigned char*>(data.data()), data.size()) == 1);
   unsigned char out[EVP_MAX_MD_SIZE];
-  unsigned int out_len = 0;
-  S3_CHECK(EVP_DigestInit_ex(ctx, Sha256Md(), nullptr) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx, pad, kBlock) == 1);
-  S3_CHECK(EVP_DigestUpdate(ctx, inner, len) == 1);
-  S3_CHECK(EVP_DigestFinal_ex(ctx, out, &out_len) == 1);
-  OPENSSL_cleanse(k, sizeof k);
-  OPENSSL_cleanse(pad, sizeof pad);
-  return std::string(reinterpret_cast<char*>(out), out_len);
+  size_t len = 0;
+  S3_CHECK(EVP_MAC_final(ctx, out, &len, sizeof out) == 1);
+  return std::string(reinterpret_cast<char*>(out), len);
 }
 
 std::string HexEncode(std::string_view raw) {

@@ -1,4 +1,4 @@
-// HMAC-SHA256 (hand-rolled RFC 2104 over pre-fetched OpenSSL digests) against the RFC 4231
+// HMAC-SHA256 (OpenSSL EVP_MAC, one context per thread re-keyed per call) against the RFC 4231
 // test vectors, and SHA-256/MD5 against FIPS 180 / RFC 1321 examples.
 #include <string>
 
@@ -41,6 +41,11 @@ TEST(HashTest, HmacSha256Rfc4231) {
   EXPECT_EQ(HmacSha256(std::string(64, 'k'), "x").size(), 32u);
   EXPECT_NE(HmacSha256(std::string(64, 'k'), "x"), HmacSha256(std::string(65, 'k'), "x"));
   EXPECT_EQ(HmacSha256("", "x"), HmacSha256(std::string(3, '\0'), "x"));
+  EXPECT_EQ(HexEncode(HmacSha256("", "")), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  // The context is re-keyed per call: a key never leaks into the next call.
+  const std::string a = HmacSha256("key-a", "data");
+  EXPECT_NE(HmacSha256("key-b", "data"), a);
+  EXPECT_EQ(HmacSha256("key-a", "data"), a);
 }
 
 TEST(HashTest, Sha256AndMd5) {
