@@ -74,7 +74,7 @@ std::string BuildTarget(const ClientRequest& r) {
 }
 
 HttpRequest BuildSignedRequest(const ClientRequest& r, const ClientOptions& options,
-                               int64_t now_unix) {
+                               int64_t now_unix, SigningKeyCache* keys) {
   HttpRequest out;
   out.method = r.method;
   out.target = BuildTarget(r);
@@ -83,7 +83,7 @@ HttpRequest BuildSignedRequest(const ClientRequest& r, const ClientOptions& opti
   if (!options.anonymous) {
     const std::string* given = out.Header("x-amz-content-sha256");
     const std::string payload_hash = given != nullptr ? *given : HexEncode(Sha256(r.body));
-    SignRequest(out, options.credential, options.region, payload_hash, now_unix);
+    SignRequest(out, options.credential, options.region, payload_hash, now_unix, keys);
   }
   return out;
 }

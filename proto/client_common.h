@@ -19,8 +19,9 @@ std::string BuildTarget(const ClientRequest& request);
 // The request as it goes on the wire, minus framing: method, target, the caller's headers,
 // host, and (unless anonymous) x-amz-date, x-amz-content-sha256 and Authorization signed at
 // `now_unix`. Content-Length is NOT added (it is framing, unsigned): transports add it.
+// `keys` (optional, the transport's) memoizes the signing key.
 HttpRequest BuildSignedRequest(const ClientRequest& request, const ClientOptions& options,
-                               int64_t now_unix);
+                               int64_t now_unix, SigningKeyCache* keys = nullptr);
 
 // True if the transport should send "Content-Length: 0" for an empty body (PUT/POST do;
 // GET/HEAD/DELETE without a body send no Content-Length, as Beast's prepare_payload does).

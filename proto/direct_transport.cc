@@ -79,7 +79,7 @@ void DirectTransport::Send(ClientRequest request, Callback done, DirectRequestEx
 
 void DirectTransport::Run(std::shared_ptr<Call> call) {
   const ClientRequest& r = call->request;
-  HttpRequest req = BuildSignedRequest(r, options_, NowUnix());
+  HttpRequest req = BuildSignedRequest(r, options_, NowUnix(), &signing_keys_);
   if (call->extras.phantom_body_bytes > 0 || SendsContentLength(r)) {
     req.headers.emplace_back("content-length", std::to_string(call->body_size()));
   }

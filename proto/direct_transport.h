@@ -105,6 +105,7 @@ class DirectTransport final : public S3Transport {
   S3Service& service_;
   core::Runtime& runtime_;
   ClientOptions options_;
+  SigningKeyCache signing_keys_;
   DirectTransportOptions direct_;
   // Shared with scheduled tasks: they check `alive` before touching the transport.
   std::shared_ptr<DirectTransportStats> stats_;

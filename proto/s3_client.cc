@@ -27,6 +27,7 @@ using asio::use_awaitable;
 struct S3Client::Impl : std::enable_shared_from_this<S3Client::Impl> {
   core::RealRuntime& runtime;
   ClientOptions options;
+  SigningKeyCache signing_keys;
   std::optional<beast::tcp_stream> stream;
   beast::flat_buffer buffer;
   std::deque<std::pair<ClientRequest, Callback>> queue;
@@ -67,7 +68,7 @@ awaitable<core::Result<ClientResponse>> S3Client::Impl::Attempt(ClientRequest& r
   } else {
     *retryable = true;  // a kept-alive connection may have been closed by the server
   }
-  const HttpRequest signed_req = BuildSignedRequest(r, options, NowUnix());
+  const HttpRequest signed_req = BuildSignedRequest(r, options, NowUnix(), &signing_keys);
   http::request<http::string_body> req{http::string_to_verb(r.method), signed_req.target, 11};
   for (const auto& [k, v] : signed_req.headers) req.set(k, v);
   req.body() = r.body;

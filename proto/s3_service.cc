@@ -312,7 +312,7 @@ std::unique_ptr<S3Exchange> S3Service::StartUntagged(HttpRequest request) {
       config_.anonymous_read_buckets.count(ctx->bucket) != 0) {
     policy.allow_anonymous = true;
   }
-  auto auth = VerifyRequest(req, credentials_, NowUnix(), policy);
+  auto auth = VerifyRequest(req, credentials_, NowUnix(), policy, &signing_keys_);
   if (!auth.ok()) return fail(auth.status());
   ctx->auth = std::move(*auth);
   // The RDMA headers say where the server reads or writes: they must be signed.

@@ -109,6 +109,7 @@ class S3Service {
   core::Runtime& runtime_;
   uint64_t request_counter_ = 0;
   RdmaServer* rdma_ = nullptr;
+  SigningKeyCache signing_keys_;  // the credentials' signing keys, derived once a day each
 
   std::unique_ptr<S3Exchange> StartUntagged(HttpRequest request);
 };

@@ -255,11 +255,12 @@ uint64_t SigningKeyCache::misses() const {
   return misses_;
 }
 
-SigningKeyCache& SigningKeyCache::Shared() {
-  // Never destroyed: signing may run in other static destructors' or threads' last moments.
-  static SigningKeyCache* const cache = new SigningKeyCache();
-  return *cache;
+namespace {
+std::string KeyFor(SigningKeyCache* keys, std::string_view secret, std::string_view date,
+                   std::string_view region, std::string_view service) {
+  return keys != nullptr ? keys->Get(secret, date, region, service) : SigningKey(secret, date, region, service);
 }
+}  // namespace
 
 std::string ChunkSignature(std::string_view signing_key, std::string_view amz_date,
                            std::string_view scope, std::string_view previous_signature,
@@ -295,7 +296,7 @@ struct SigInputs {
 
 core::Result<AuthResult> Check(const HttpRequest& req, const CredentialStore& creds,
                                const SigInputs& in, int64_t now_unix,
-                               const AuthPolicy& policy) {
+                               const AuthPolicy& policy, SigningKeyCache* keys) {
   const Credential* cred = creds.Find(in.scope.access_key);
   if (cred == nullptr) return S3Error(S3Err::kInvalidAccessKeyId);
   auto req_time = ParseAmzDate(in.amz_date);
@@ -328,8 +329,7 @@ core::Result<AuthResult> Check(const HttpRequest& req, const CredentialStore& cr
       in.scope.date + "/" + in.scope.region + "/" + in.scope.service + "/aws4_request";
   const std::string canonical = CanonicalRequest(req.method, CanonicalUri(req.RawPath()), *query,
                                                  *headers, in.signed_headers, in.payload_hash);
-  const std::string key = SigningKeyCache::Shared().Get(cred->secret_key, in.scope.date,
-                                                        in.scope.region, in.scope.service);
+  const std::string key = KeyFor(keys, cred->secret_key, in.scope.date, in.scope.region, in.scope.service);
   const std::string expected = HexEncode(HmacSha256(key, StringToSign(in.amz_date, scope,
                                                                       canonical)));
   if (!ConstantTimeEqual(expected, in.signature)) return S3Error(S3Err::kSignatureDoesNotMatch);
@@ -346,7 +346,7 @@ core::Result<AuthResult> Check(const HttpRequest& req, const CredentialStore& cr
 }  // namespace
 
 core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialStore& creds,
-                                       int64_t now_unix, const AuthPolicy& policy) {
+                                       int64_t now_unix, const AuthPolicy& policy, SigningKeyCache* keys) {
   const std::string* auth = req.Header("authorization");
   auto params = ParseQuery(req.RawQuery());
   if (!params) return S3Error(S3Err::kInvalidArgument, "malformed query string");
@@ -405,7 +405,7 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
                      "Missing required header for this request: x-amz-content-sha256");
     }
     in.payload_hash = *content_sha;
-    return Check(req, creds, in, now_unix, policy);
+    return Check(req, creds, in, now_unix, policy, keys);
   }
   if (param("X-Amz-Signature") != nullptr || param("X-Amz-Credential") != nullptr ||
       param("X-Amz-Algorithm") != nullptr) {
@@ -436,7 +436,7 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
     in.signed_names = Split(*signed_h, ';');
     in.signature = *sig;
     in.payload_hash = content_sha != nullptr ? *content_sha : std::string(kUnsignedPayload);
-    S3_ASSIGN_OR_RETURN(AuthResult r, Check(req, creds, in, now_unix, policy));
+    S3_ASSIGN_OR_RETURN(AuthResult r, Check(req, creds, in, now_unix, policy, keys));
     const int64_t t = *ParseAmzDate(in.amz_date);
     if (now_unix > t + static_cast<int64_t>(*exp)) {
       return S3Error(S3Err::kAccessDenied, "Request has expired");
@@ -454,7 +454,7 @@ core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialS
 }
 
 void SignRequest(HttpRequest& req, const Credential& cred, std::string_view region,
-                 std::string_view payload_hash, int64_t now_unix) {
+                 std::string_view payload_hash, int64_t now_unix, SigningKeyCache* keys) {
   auto set = [&](std::string_view name, std::string value) {
     for (auto& [k, v] : req.headers) {
       if (k == name) {
@@ -487,7 +487,7 @@ void SignRequest(HttpRequest& req, const Credential& cred, std::string_view regi
   const std::string canonical = CanonicalRequest(
       req.method, CanonicalUri(req.RawPath()), CanonicalQuery(req.RawQuery(), false).value_or(""),
       CanonicalHeadersOf(req.headers, names).value_or(""), signed_headers, payload_hash);
-  const std::string key = SigningKeyCache::Shared().Get(cred.secret_key, date, region, "s3");
+  const std::string key = KeyFor(keys, cred.secret_key, date, region, "s3");
   const std::string sig = HexEncode(HmacSha256(key, StringToSign(amz_date, scope, canonical)));
   std::string authorization;
   authorization.reserve(64 + cred.access_key.size() + scope.size() + signed_headers.size() +
@@ -499,7 +499,7 @@ void SignRequest(HttpRequest& req, const Credential& cred, std::string_view regi
 }
 
 std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::string_view region,
-                          int64_t now_unix, int64_t expires_seconds) {
+                          int64_t now_unix, int64_t expires_seconds, SigningKeyCache* keys) {
   const std::string amz_date = FormatAmzDate(now_unix);
   const std::string date = amz_date.substr(0, 8);
   const std::string scope = date + "/" + std::string(region) + "/s3/aws4_request";
@@ -536,7 +536,7 @@ std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::s
                        CanonicalQuery(query, false).value_or(""),
                        CanonicalHeaders(req.headers, {"host"}).value_or(""), "host",
                        kUnsignedPayload);
-  const std::string key = SigningKeyCache::Shared().Get(cred.secret_key, date, region, "s3");
+  const std::string key = KeyFor(keys, cred.secret_key, date, region, "s3");
   add("X-Amz-Signature", HexEncode(HmacSha256(key, StringToSign(amz_date, scope, canonical))));
   return std::string(req.RawPath()) + "?" + query;
 }

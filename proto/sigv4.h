@@ -67,7 +67,9 @@ std::string SigningKey(std::string_view secret, std::string_view date, std::stri
 // (client to sign, server to verify); S3 servers and SDKs cache it (the AWS SDK for Java's
 // AWS4Signer keeps a static LRU of signing keys). The full tuple is the cache key, so a new
 // date, secret, region or service is a miss and derives a fresh key: never a stale one.
-// At most `capacity` keys; the least recently used is replaced. Thread-safe.
+// At most `capacity` keys; the least recently used is replaced. Thread-safe. Its owner (an
+// S3Service, a client transport) passes it to VerifyRequest/SignRequest/PresignTarget; it
+// affects speed only: every request is still signed and verified in full.
 class SigningKeyCache {
  public:
   explicit SigningKeyCache(size_t capacity = 64);
@@ -76,9 +78,6 @@ class SigningKeyCache {
   size_t size() const;
   uint64_t hits() const;
   uint64_t misses() const;
-  // The cache SignRequest, VerifyRequest and PresignTarget use. It affects speed only: every
-  // request is still signed and verified in full; only the key derivation is memoized.
-  static SigningKeyCache& Shared();
 
  private:
   struct Entry {
@@ -123,18 +122,20 @@ struct AuthResult {
 // Errors: AccessDenied (also: expired presigned URL), InvalidAccessKeyId,
 // SignatureDoesNotMatch, RequestTimeTooSkewed, AuthorizationHeaderMalformed,
 // AuthorizationQueryParametersError.
+// `keys` (optional) memoizes signing keys; without it each call derives its key.
 core::Result<AuthResult> VerifyRequest(const HttpRequest& req, const CredentialStore& creds,
-                                       int64_t now_unix, const AuthPolicy& policy);
+                                       int64_t now_unix, const AuthPolicy& policy,
+                                       SigningKeyCache* keys = nullptr);
 
 // --- Client side ---
 // Adds x-amz-date, x-amz-content-sha256 and Authorization to `req` (which must already carry
 // Host). Signs every header present.
 void SignRequest(HttpRequest& req, const Credential& cred, std::string_view region,
-                 std::string_view payload_hash, int64_t now_unix);
+                 std::string_view payload_hash, int64_t now_unix, SigningKeyCache* keys = nullptr);
 // Returns `req.target` with the X-Amz-* presigning parameters appended (signed: host only);
 // presigning parameters the target already carries are replaced, not duplicated.
 std::string PresignTarget(const HttpRequest& req, const Credential& cred, std::string_view region,
-                          int64_t now_unix, int64_t expires_seconds);
+                          int64_t now_unix, int64_t expires_seconds, SigningKeyCache* keys = nullptr);
 
 }  // namespace s3rdma::proto
 

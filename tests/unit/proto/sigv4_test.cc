@@ -227,9 +227,10 @@ TEST(SigningKeyCacheTest, LeastRecentlyUsedIsReplaced) {
 // carries that day's signature (as computed without any cache), and verifies.
 TEST(SigningKeyCacheTest, SignAndVerifyAcrossMidnight) {
   const int64_t before = *ParseAmzDate("20240101T235959Z");
+  SigningKeyCache client_keys, server_keys;  // as a transport and an S3Service hold them
   for (int64_t now : {before, before + 1, before, before + 86400 + 1}) {
     auto req = Req("GET", "/bucket/key", {{"host", "localhost:9000"}});
-    SignRequest(req, kExampleCred, "us-east-1", kEmptySha256, now);
+    SignRequest(req, kExampleCred, "us-east-1", kEmptySha256, now, &client_keys);
     const std::string amz_date = FormatAmzDate(now);
     const std::string date = amz_date.substr(0, 8);
     const std::string scope = date + "/us-east-1/s3/aws4_request";
@@ -244,12 +245,18 @@ TEST(SigningKeyCacheTest, SignAndVerifyAcrossMidnight) {
     const std::string* auth = req.Header("authorization");
     ASSERT_NE(auth, nullptr);
     EXPECT_NE(auth->find("Signature=" + want), std::string::npos) << *auth;
-    auto r = VerifyRequest(req, Creds(), now, {});
+    auto r = VerifyRequest(req, Creds(), now, {}, &server_keys);
     ASSERT_TRUE(r.ok()) << r.status().ToString();
     EXPECT_EQ(r->signing_key, SigningKey(kExampleCred.secret_key, date, "us-east-1", "s3"));
     // The other day's clock is a day of skew: refused, never accepted via a cached key.
-    EXPECT_FALSE(VerifyRequest(req, Creds(), now + 86400, {}).ok());
+    EXPECT_FALSE(VerifyRequest(req, Creds(), now + 86400, {}, &server_keys).ok());
   }
+  // Three dates, each derived once per side; the day repeated was a hit on both sides (the
+  // skewed verifies are refused before a key is looked up).
+  EXPECT_EQ(client_keys.misses(), 3u);
+  EXPECT_EQ(client_keys.hits(), 1u);
+  EXPECT_EQ(server_keys.misses(), 3u);
+  EXPECT_EQ(server_keys.hits(), 1u);
 }
 
 // The chunked upload example: 66560 bytes of 'a' in chunks of 65536 and 1024.
