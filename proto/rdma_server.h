@@ -136,6 +136,13 @@ class RdmaServer {
  private:
   friend class TransferImpl;
   using ConnKey = std::pair<emu::Gid, uint32_t>;
+  // QPN first: GIDs of one subnet share a long prefix, so comparing them first costs a
+  // 16-byte compare on every step of every lookup (~5% of a large protocol-mode run).
+  struct ConnKeyLess {
+    bool operator()(const ConnKey& a, const ConnKey& b) const {
+      return a.second != b.second ? a.second < b.second : a.first < b.first;
+    }
+  };
 
   RdmaServer(emu::Device& device, RdmaServerOptions options);
   core::Status Init();
@@ -166,7 +173,7 @@ class RdmaServer {
   size_t chunk_count_ = 0;
   std::vector<uint32_t> free_chunks_;
   std::deque<std::weak_ptr<TransferImpl>> chunk_waiters_;  // FIFO
-  std::map<ConnKey, std::unique_ptr<Connection>> connections_;
+  std::map<ConnKey, std::unique_ptr<Connection>, ConnKeyLess> connections_;
   struct PendingOp {
     std::shared_ptr<TransferImpl> transfer;
     int64_t chunk = -1;  // staging chunk, or -1 (zero copy)
