@@ -211,9 +211,9 @@ std::string SigningKey(std::string_view secret, std::string_view date, std::stri
   return HmacSha256(k_service, "aws4_request");
 }
 
-SigningKeyCache::SigningKeyCache(size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {
-  entries_.reserve(capacity_);
-}
+// Entries grow as keys are derived (a client transport holds one credential's key; a
+// simulated cluster holds tens of thousands of transports).
+SigningKeyCache::SigningKeyCache(size_t capacity) : capacity_(capacity < 1 ? 1 : capacity) {}
 
 std::string SigningKeyCache::Get(std::string_view secret, std::string_view date,
                                  std::string_view region, std::string_view service) {
